@@ -1,0 +1,21 @@
+//! The library's one error type. Bad records are not errors: they are [`crate::record::Rejection`]s.
+
+/// What can go wrong outside of cleaning: configuration, Arrow, I/O.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown table {0:?}: expected one of pin, geo, user")]
+    UnknownTable(String),
+    #[error("rows of table {found} cannot go into a {expected} batch")]
+    MixedTables {
+        expected: crate::Table,
+        found: crate::Table,
+    },
+    #[error("building an Arrow batch: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("reading a Kafka REST consumer response: {0}")]
+    KafkaRestEnvelope(serde_json::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

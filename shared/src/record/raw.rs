@@ -1,0 +1,331 @@
+//! A raw record as a sender shaped it: one JSON object, its known keys sorted into slots.
+//!
+//! Field values keep their JSON type ([`Scalar`]), so cleaning can accept `2418` and `"2418"` alike
+//! (spec §1.1). Strings borrow from the input where they have no escapes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::Table;
+
+/// The most keys any table knows (pin: `index`, `ind` and eleven columns).
+pub const MAX_SLOTS: usize = 13;
+
+/// Slot of the `index` key, in every table.
+pub const INDEX: usize = 0;
+/// Slot of the `ind` key, in every table.
+pub const IND: usize = 1;
+
+/// The keys a table's raw records may carry, in slot order.
+pub fn raw_keys(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::Pin => &[
+            "index",
+            "ind",
+            "unique_id",
+            "title",
+            "description",
+            "poster_name",
+            "follower_count",
+            "tag_list",
+            "is_image_or_video",
+            "image_src",
+            "downloaded",
+            "save_location",
+            "category",
+        ],
+        Table::Geo => &[
+            "index",
+            "ind",
+            "timestamp",
+            "latitude",
+            "longitude",
+            "country",
+        ],
+        Table::User => &["index", "ind", "first_name", "last_name", "age", "date_joined"],
+    }
+}
+
+fn slot_of(table: Table, key: &str) -> Option<usize> {
+    raw_keys(table).iter().position(|k| *k == key)
+}
+
+/// A JSON value as sent. `null` is never stored: a null field and a missing one are the same.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    Bool(bool),
+    Int(i64),
+    /// An integer above `i64::MAX`.
+    UInt(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    /// An object or an array where a scalar was expected.
+    Nested,
+}
+
+impl Scalar<'_> {
+    /// The value written out for a message, cut to a readable length.
+    pub fn describe(&self) -> String {
+        const MAX: usize = 60;
+        match self {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::UInt(u) => u.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Str(s) if s.chars().count() > MAX => {
+                format!("{:?}…", s.chars().take(MAX).collect::<String>())
+            }
+            Scalar::Str(s) => format!("{s:?}"),
+            Scalar::Nested => "an object or array".to_owned(),
+        }
+    }
+}
+
+/// One raw record: the values of the table's known keys, by slot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawRecord<'a> {
+    pub table: Table,
+    slots: [Option<Scalar<'a>>; MAX_SLOTS],
+    /// Keys the table does not know; ignored, and counted in metrics.
+    pub unknown_keys: u32,
+}
+
+impl<'a> RawRecord<'a> {
+    /// Takes the value of a slot out (cleaning consumes each field once).
+    pub fn take(&mut self, slot: usize) -> Option<Scalar<'a>> {
+        self.slots[slot].take()
+    }
+
+    pub fn get(&self, slot: usize) -> Option<&Scalar<'a>> {
+        self.slots[slot].as_ref()
+    }
+}
+
+/// Why bytes are not a raw record at all.
+#[derive(Debug)]
+pub enum ParseError {
+    NotUtf8(std::str::Utf8Error),
+    NotJson(serde_json::Error),
+    /// Valid JSON, but an array, a string, a number, a boolean or null.
+    NotObject(&'static str),
+}
+
+/// Parses one raw record of `table` from the bytes of one JSON object.
+pub fn parse(table: Table, bytes: &[u8]) -> Result<RawRecord<'_>, ParseError> {
+    let text = std::str::from_utf8(bytes).map_err(ParseError::NotUtf8)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = RecordSeed(table)
+        .deserialize(&mut de)
+        .map_err(ParseError::NotJson)?;
+    de.end().map_err(ParseError::NotJson)?;
+    match parsed {
+        Parsed::Object(record) => Ok(record),
+        Parsed::Other(kind) => Err(ParseError::NotObject(kind)),
+    }
+}
+
+enum Parsed<'a> {
+    Object(RawRecord<'a>),
+    Other(&'static str),
+}
+
+struct RecordSeed(Table);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed {
+    type Value = Parsed<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(RecordVisitor(self.0))
+    }
+}
+
+struct RecordVisitor(Table);
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Parsed<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut record = RawRecord {
+            table: self.0,
+            slots: Default::default(),
+            unknown_keys: 0,
+        };
+        while let Some(Key(key)) = map.next_key()? {
+            match slot_of(self.0, &key) {
+                Some(slot) => record.slots[slot] = map.next_value::<Nullable>()?.0,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                    record.unknown_keys += 1;
+                }
+            }
+        }
+        Ok(Parsed::Object(record))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Parsed::Other("an array"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Parsed::Other("a string"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Parsed::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Parsed::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Parsed::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Parsed::Other("a number"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Parsed::Other("null"))
+    }
+}
+
+/// An object key, borrowed from the input unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(StrVisitor).map(Key)
+    }
+}
+
+struct StrVisitor;
+
+impl<'de> Visitor<'de> for StrVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A field value; `None` for JSON null.
+struct Nullable<'a>(Option<Scalar<'a>>);
+
+impl<'de> de::Deserialize<'de> for Nullable<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Nullable<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Nullable(Some(Scalar::Bool(v))))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Nullable(Some(Scalar::Int(v))))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Nullable(Some(match i64::try_from(v) {
+            Ok(i) => Scalar::Int(i),
+            Err(_) => Scalar::UInt(v),
+        })))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Nullable(Some(Scalar::Float(v))))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Nullable(Some(Scalar::Str(Cow::Borrowed(v)))))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Nullable(Some(Scalar::Str(Cow::Owned(v.to_owned())))))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Nullable(Some(Scalar::Str(Cow::Owned(v)))))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Nullable(None))
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Nullable(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Nullable(Some(Scalar::Nested)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Nullable(Some(Scalar::Nested)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_json_types_and_borrows_plain_strings() {
+        let line = br#"{"ind": "2418", "latitude": -88.5, "longitude": 12, "country": "Chad", "x": [1]}"#;
+        let r = parse(Table::Geo, line).unwrap();
+        assert_eq!(r.get(IND), Some(&Scalar::Str(Cow::Borrowed("2418"))));
+        assert!(matches!(r.get(IND), Some(Scalar::Str(Cow::Borrowed(_)))));
+        assert_eq!(r.get(3), Some(&Scalar::Float(-88.5)));
+        assert_eq!(r.get(4), Some(&Scalar::Int(12)));
+        assert_eq!(r.get(INDEX), None);
+        assert_eq!(r.unknown_keys, 1);
+    }
+
+    #[test]
+    fn null_fields_are_absent_and_nested_values_are_marked() {
+        let r = parse(Table::User, br#"{"ind": 1, "age": null, "first_name": {"a": 1}}"#).unwrap();
+        assert_eq!(r.get(4), None);
+        assert_eq!(r.get(2), Some(&Scalar::Nested));
+    }
+
+    #[test]
+    fn tells_not_json_from_not_an_object() {
+        assert!(matches!(parse(Table::Pin, b"[1, 2]"), Err(ParseError::NotObject("an array"))));
+        assert!(matches!(parse(Table::Pin, b"null"), Err(ParseError::NotObject("null"))));
+        assert!(matches!(parse(Table::Pin, b"{\"ind\": 1"), Err(ParseError::NotJson(_))));
+        assert!(matches!(parse(Table::Pin, b"{} {}"), Err(ParseError::NotJson(_))));
+        assert!(matches!(parse(Table::Pin, b"{\"ind\": \"\xff\"}"), Err(ParseError::NotUtf8(_))));
+    }
+}

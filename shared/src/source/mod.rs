@@ -1,0 +1,12 @@
+//! Where posts come from, and the source format they travel in (spec §1): the original emulator's
+//! keys, key order and datetime format.
+
+mod domains;
+pub mod kafka_rest;
+mod post;
+pub mod synthetic;
+mod vocabulary;
+
+pub use domains::{CATEGORIES, COUNTRIES};
+pub use post::{Post, SourceGeo, SourcePin, SourceUser, write_source_line};
+pub use synthetic::Synthetic;

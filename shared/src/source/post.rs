@@ -1,0 +1,117 @@
+//! One post as the source database holds it and the original emulator sends it.
+
+use std::io;
+
+use serde::Serialize;
+use serde_json::ser::Formatter;
+
+use crate::Table;
+
+/// A `pinterest_data` row; keys in the emulator's order (it calls the id `index`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SourcePin {
+    pub index: i64,
+    pub unique_id: String,
+    pub title: String,
+    pub description: String,
+    pub poster_name: String,
+    pub follower_count: String,
+    pub tag_list: String,
+    pub is_image_or_video: String,
+    pub image_src: String,
+    pub downloaded: i64,
+    pub save_location: String,
+    pub category: String,
+}
+
+/// A `geolocation_data` row; `timestamp` as `2020-08-28 03:52:47`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SourceGeo {
+    pub ind: i64,
+    pub timestamp: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub country: String,
+}
+
+/// A `user_data` row; `date_joined` as `2015-10-24 11:23:51`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SourceUser {
+    pub ind: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub age: i64,
+    pub date_joined: String,
+}
+
+/// One post: a row of each table sharing one id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Post {
+    pub pin: SourcePin,
+    pub geo: SourceGeo,
+    pub user: SourceUser,
+}
+
+impl Post {
+    pub fn ind(&self) -> i64 {
+        self.pin.index
+    }
+
+    /// Appends the post's row of `table` as one source-format JSON line (with the newline).
+    pub fn write_line(&self, table: Table, out: &mut Vec<u8>) {
+        let written = match table {
+            Table::Pin => write_source_line(&self.pin, out),
+            Table::Geo => write_source_line(&self.geo, out),
+            Table::User => write_source_line(&self.user, out),
+        };
+        written.expect("writing plain structs to memory cannot fail");
+    }
+}
+
+/// Writes a row as the source rows are written (Python's `json.dumps(row, ensure_ascii=False)`:
+/// `", "` and `": "` separators, non-ASCII as is), plus a newline.
+pub fn write_source_line<T: Serialize>(row: &T, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, PythonStyle);
+    row.serialize(&mut ser)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+struct PythonStyle;
+
+impl Formatter for PythonStyle {
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_rows_the_way_the_emulator_dumps_them() {
+        let geo = SourceGeo {
+            ind: 7528,
+            timestamp: "2020-08-28 03:52:47".into(),
+            latitude: -89.9787,
+            longitude: -173.293,
+            country: "Albania".into(),
+        };
+        let mut out = Vec::new();
+        write_source_line(&geo, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"ind\": 7528, \"timestamp\": \"2020-08-28 03:52:47\", \"latitude\": -89.9787, \
+             \"longitude\": -173.293, \"country\": \"Albania\"}\n"
+        );
+    }
+}
