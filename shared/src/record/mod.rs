@@ -16,3 +16,6 @@ pub use row::{CleanRow, GeoRow, NulledColumns, PinRow, UserRow, format_timestamp
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;
