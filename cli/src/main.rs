@@ -1,0 +1,139 @@
+//! `pinpipe`: run pinpipe's pieces on a laptop, no AWS needed.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use pinpipe::Table;
+use pinpipe::jsonl::{CleanSinks, clean_json_lines, clean_kafka_rest, write_source_files};
+use pinpipe::source::Synthetic;
+
+#[derive(Parser)]
+#[command(name = "pinpipe", version, about = "Pinterest posts → clean Delta tables, serverless; run on a laptop")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate synthetic posts in the source format: DIR/pin.jsonl, geo.jsonl, user.jsonl.
+    Generate {
+        /// Posts to send (re-sent posts included, about 10.7% of them).
+        #[arg(long)]
+        posts: u64,
+        /// The same seed gives the same bytes.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Clean raw records of one table (spec §2): clean JSON lines out, rejections to --rejects,
+    /// duplicates by `ind` dropped (first arrival wins), a summary on stderr.
+    Clean {
+        #[arg(long, value_parser = parse_table)]
+        table: Table,
+        /// Raw records; standard input when absent.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Clean rows; standard output when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Rejections (quarantine records); standard error when absent.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
+        input_format: InputFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    /// One raw JSON object per line.
+    Jsonl,
+    /// A Kafka REST proxy consumer answer: a JSON array of {topic, partition, offset, value}.
+    KafkaRest,
+}
+
+fn parse_table(s: &str) -> Result<Table, String> {
+    s.parse().map_err(|e: pinpipe::Error| e.to_string())
+}
+
+/// The command's one error type: what failed, on which file.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Pinpipe(#[from] pinpipe::Error),
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pinpipe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Generate { posts, seed, out } => {
+            let n = write_source_files(&out, Synthetic::new(seed).take(posts as usize))?;
+            eprintln!("generated {n} posts (seed {seed}) in {}", out.display());
+            Ok(())
+        }
+        Command::Clean {
+            table,
+            input,
+            output,
+            rejects,
+            input_format,
+        } => {
+            let (reader, name): (Box<dyn Read>, String) = match &input {
+                Some(p) => (Box::new(open(p)?), p.display().to_string()),
+                None => (Box::new(io::stdin().lock()), "-".to_owned()),
+            };
+            let mut clean_out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(BufWriter::new(create(p)?)),
+                None => Box::new(BufWriter::new(io::stdout().lock())),
+            };
+            let mut rejects_out: Box<dyn Write> = match &rejects {
+                Some(p) => Box::new(BufWriter::new(create(p)?)),
+                None => Box::new(io::stderr()),
+            };
+            let sinks = CleanSinks {
+                clean: &mut clean_out,
+                rejects: &mut rejects_out,
+            };
+            let now = chrono::Utc::now();
+            let stats = match input_format {
+                InputFormat::Jsonl => {
+                    clean_json_lines(table, BufReader::with_capacity(1 << 20, reader), &name, sinks, now)?
+                }
+                InputFormat::KafkaRest => {
+                    let mut body = Vec::new();
+                    BufReader::new(reader)
+                        .read_to_end(&mut body)
+                        .map_err(|source| CliError::File { path: name.into(), source })?;
+                    clean_kafka_rest(table, &body, sinks, now)?
+                }
+            };
+            eprintln!("{stats}");
+            Ok(())
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<File, CliError> {
+    File::open(path).map_err(|source| CliError::File { path: path.into(), source })
+}
+
+fn create(path: &Path) -> Result<File, CliError> {
+    File::create(path).map_err(|source| CliError::File { path: path.into(), source })
+}

@@ -1,0 +1,127 @@
+//! JSON-lines files: the source dump format (what `pinpipe generate` writes and the file source
+//! reads) and the outputs of `pinpipe clean` (clean rows, quarantine records).
+
+use std::fs::File;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::cleaner::{CleanStats, Outcome, TableCleaner};
+use crate::quarantine::{QuarantineRecord, SourceRef};
+use crate::source::{Post, kafka_rest};
+use crate::{Result, Table};
+
+/// Writes posts as `DIR/pin.jsonl`, `DIR/geo.jsonl`, `DIR/user.jsonl`; returns how many.
+pub fn write_source_files(dir: &Path, posts: impl IntoIterator<Item = Post>) -> Result<u64> {
+    std::fs::create_dir_all(dir)?;
+    let open = |t: Table| -> Result<BufWriter<File>> {
+        let file = File::create(dir.join(format!("{t}.jsonl")))?;
+        Ok(BufWriter::with_capacity(1 << 20, file))
+    };
+    let mut files = [open(Table::Pin)?, open(Table::Geo)?, open(Table::User)?];
+    let mut line = Vec::with_capacity(4096);
+    let mut n = 0;
+    for post in posts {
+        for (table, file) in Table::ALL.iter().zip(files.iter_mut()) {
+            line.clear();
+            post.write_line(*table, &mut line);
+            file.write_all(&line)?;
+        }
+        n += 1;
+    }
+    for file in files.iter_mut() {
+        file.flush()?;
+    }
+    Ok(n)
+}
+
+/// Where `clean_json_lines` sends what it makes.
+pub struct CleanSinks<'w> {
+    pub clean: &'w mut dyn Write,
+    pub rejects: &'w mut dyn Write,
+}
+
+/// Cleans raw JSON lines of one table: clean rows to `sinks.clean` (one JSON object per line, §2
+/// column names, RFC 3339 UTC timestamps), rejections to `sinks.rejects` as quarantine records.
+/// Blank lines are not records and are skipped; line numbers count every line.
+pub fn clean_json_lines(
+    table: Table,
+    mut input: impl BufRead,
+    path: &str,
+    sinks: CleanSinks<'_>,
+    rejected_at: DateTime<Utc>,
+) -> Result<CleanStats> {
+    let mut cleaner = TableCleaner::new(table);
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0_u64;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = trim_line_end(&buf);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let source = || SourceRef::File {
+            path: path.to_owned(),
+            line: line_no,
+        };
+        emit(cleaner.push(line), line, source, sinks.clean, sinks.rejects, rejected_at)?;
+    }
+    sinks.clean.flush()?;
+    sinks.rejects.flush()?;
+    Ok(cleaner.stats().clone())
+}
+
+/// Cleans the records of a Kafka REST proxy consumer answer (a JSON array of envelopes).
+pub fn clean_kafka_rest(
+    table: Table,
+    body: &[u8],
+    sinks: CleanSinks<'_>,
+    rejected_at: DateTime<Utc>,
+) -> Result<CleanStats> {
+    let mut cleaner = TableCleaner::new(table);
+    for record in kafka_rest::parse_consumer_records(body)? {
+        let raw = record.value.get().as_bytes();
+        let source = || SourceRef::Kafka {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+        };
+        emit(cleaner.push(raw), raw, source, sinks.clean, sinks.rejects, rejected_at)?;
+    }
+    sinks.clean.flush()?;
+    sinks.rejects.flush()?;
+    Ok(cleaner.stats().clone())
+}
+
+fn emit(
+    outcome: Outcome<'_>,
+    raw: &[u8],
+    source: impl FnOnce() -> SourceRef,
+    clean: &mut dyn Write,
+    rejects: &mut dyn Write,
+    rejected_at: DateTime<Utc>,
+) -> Result<()> {
+    match outcome {
+        Outcome::Clean(c) => {
+            serde_json::to_writer(&mut *clean, &c.row).map_err(std::io::Error::from)?;
+            clean.write_all(b"\n")?;
+        }
+        Outcome::Duplicate(_) => {}
+        Outcome::Rejected(rejection) => {
+            let record = QuarantineRecord::new(rejection, raw, source(), rejected_at);
+            serde_json::to_writer(&mut *rejects, &record).map_err(std::io::Error::from)?;
+            rejects.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
