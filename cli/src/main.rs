@@ -12,7 +12,11 @@ use pinpipe::jsonl::{CleanSinks, clean_json_lines, clean_kafka_rest, write_sourc
 use pinpipe::source::Synthetic;
 
 #[derive(Parser)]
-#[command(name = "pinpipe", version, about = "Pinterest posts → clean Delta tables, serverless; run on a laptop")]
+#[command(
+    name = "pinpipe",
+    version,
+    about = "Pinterest posts → clean Delta tables, serverless; run on a laptop"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,14 +117,21 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             let now = chrono::Utc::now();
             let stats = match input_format {
-                InputFormat::Jsonl => {
-                    clean_json_lines(table, BufReader::with_capacity(1 << 20, reader), &name, sinks, now)?
-                }
+                InputFormat::Jsonl => clean_json_lines(
+                    table,
+                    BufReader::with_capacity(1 << 20, reader),
+                    &name,
+                    sinks,
+                    now,
+                )?,
                 InputFormat::KafkaRest => {
                     let mut body = Vec::new();
                     BufReader::new(reader)
                         .read_to_end(&mut body)
-                        .map_err(|source| CliError::File { path: name.into(), source })?;
+                        .map_err(|source| CliError::File {
+                            path: name.into(),
+                            source,
+                        })?;
                     clean_kafka_rest(table, &body, sinks, now)?
                 }
             };
@@ -131,9 +142,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn open(path: &Path) -> Result<File, CliError> {
-    File::open(path).map_err(|source| CliError::File { path: path.into(), source })
+    File::open(path).map_err(|source| CliError::File {
+        path: path.into(),
+        source,
+    })
 }
 
 fn create(path: &Path) -> Result<File, CliError> {
-    File::create(path).map_err(|source| CliError::File { path: path.into(), source })
+    File::create(path).map_err(|source| CliError::File {
+        path: path.into(),
+        source,
+    })
 }

@@ -28,17 +28,23 @@ fn main() {
     for post in Synthetic::new(42).take(records) {
         post.write_line(Table::Pin, &mut input);
     }
-    let lines: Vec<&[u8]> = input.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let mb = input.len() as f64 / 1e6;
     eprintln!("{records} pin records, {mb:.1} MB of source-format JSON lines, best of {runs} runs");
 
     let cases: [(&str, &dyn Fn() -> usize); 4] = [
-        ("serde_json parse to `IgnoredAny` (validation only)", &|| {
-            lines
-                .iter()
-                .filter(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())
-                .count()
-        }),
+        (
+            "serde_json parse to `IgnoredAny` (validation only)",
+            &|| {
+                lines
+                    .iter()
+                    .filter(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())
+                    .count()
+            },
+        ),
         ("serde_json parse to `Value` (baseline)", &|| {
             lines
                 .iter()
@@ -52,18 +58,21 @@ fn main() {
                 .filter(|l| matches!(cleaner.push(l), Outcome::Clean(_)))
                 .count()
         }),
-        ("pinpipe clean + de-duplicate + JSON lines out (`pinpipe clean`)", &|| {
-            let mut cleaner = TableCleaner::new(Table::Pin);
-            let mut out = Vec::with_capacity(input.len());
-            for l in &lines {
-                if let Outcome::Clean(c) = cleaner.push(l) {
-                    serde_json::to_writer(&mut out, &c.row).expect("in memory");
-                    out.push(b'\n');
+        (
+            "pinpipe clean + de-duplicate + JSON lines out (`pinpipe clean`)",
+            &|| {
+                let mut cleaner = TableCleaner::new(Table::Pin);
+                let mut out = Vec::with_capacity(input.len());
+                for l in &lines {
+                    if let Outcome::Clean(c) = cleaner.push(l) {
+                        serde_json::to_writer(&mut out, &c.row).expect("in memory");
+                        out.push(b'\n');
+                    }
                 }
-            }
-            black_box(&out);
-            cleaner.stats().clean as usize
-        }),
+                black_box(&out);
+                cleaner.stats().clean as usize
+            },
+        ),
     ];
 
     let mut results = Vec::new();
@@ -77,7 +86,9 @@ fn main() {
         results.push((name, best));
     }
     let baseline = results[1].1.as_secs_f64();
-    println!("| work ({records} pin records, {mb:.0} MB) | best time | records/s | MB/s | time vs serde_json `Value` |");
+    println!(
+        "| work ({records} pin records, {mb:.0} MB) | best time | records/s | MB/s | time vs serde_json `Value` |"
+    );
     println!("|---|---:|---:|---:|---:|");
     for (name, t) in results {
         let s = t.as_secs_f64();

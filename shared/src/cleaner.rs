@@ -191,7 +191,10 @@ mod tests {
         assert!(matches!(&outcomes[0], Outcome::Clean(c) if c.row.ind() == 1));
         assert_eq!(outcomes[1], Outcome::Duplicate(1));
         let s = cleaner.stats();
-        assert_eq!((s.read, s.clean, s.duplicates, s.rejected_total()), (5, 2, 1, 2));
+        assert_eq!(
+            (s.read, s.clean, s.duplicates, s.rejected_total()),
+            (5, 2, 1, 2)
+        );
         assert_eq!(s.rejected_for(Reason::InvalidField), 1);
         assert_eq!(s.rejected_for(Reason::NotJson), 1);
         assert_eq!((s.nulled_in("user_name"), s.nulled_in("age")), (1, 1));

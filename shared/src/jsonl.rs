@@ -69,7 +69,14 @@ pub fn clean_json_lines(
             path: path.to_owned(),
             line: line_no,
         };
-        emit(cleaner.push(line), line, source, sinks.clean, sinks.rejects, rejected_at)?;
+        emit(
+            cleaner.push(line),
+            line,
+            source,
+            sinks.clean,
+            sinks.rejects,
+            rejected_at,
+        )?;
     }
     sinks.clean.flush()?;
     sinks.rejects.flush()?;
@@ -91,7 +98,14 @@ pub fn clean_kafka_rest(
             partition: record.partition,
             offset: record.offset,
         };
-        emit(cleaner.push(raw), raw, source, sinks.clean, sinks.rejects, rejected_at)?;
+        emit(
+            cleaner.push(raw),
+            raw,
+            source,
+            sinks.clean,
+            sinks.rejects,
+            rejected_at,
+        )?;
     }
     sinks.clean.flush()?;
     sinks.rejects.flush()?;

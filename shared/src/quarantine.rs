@@ -14,7 +14,10 @@ use crate::record::{Rejection, format_timestamp};
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum SourceRef {
     /// A line of a JSON-lines file (1-based).
-    File { path: String, line: u64 },
+    File {
+        path: String,
+        line: u64,
+    },
     Kafka {
         topic: String,
         partition: i32,
@@ -25,7 +28,9 @@ pub enum SourceRef {
         shard: String,
         sequence_number: String,
     },
-    Api { request_id: String },
+    Api {
+        request_id: String,
+    },
 }
 
 /// One rejected record, as written to the quarantine.
@@ -47,7 +52,12 @@ pub struct QuarantineRecord {
 }
 
 impl QuarantineRecord {
-    pub fn new(rejection: Rejection, raw: &[u8], source: SourceRef, rejected_at: DateTime<Utc>) -> Self {
+    pub fn new(
+        rejection: Rejection,
+        raw: &[u8],
+        source: SourceRef,
+        rejected_at: DateTime<Utc>,
+    ) -> Self {
         QuarantineRecord {
             table: rejection.table,
             source,
@@ -82,7 +92,10 @@ mod tests {
         let raw = b"{\"ind\": 5, \"latitude\": 99}\xff";
         let rejection = clean(Table::Geo, raw).unwrap_err();
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let source = SourceRef::File { path: "geo.jsonl".into(), line: 3 };
+        let source = SourceRef::File {
+            path: "geo.jsonl".into(),
+            line: 3,
+        };
         let q = QuarantineRecord::new(rejection, raw, source, at);
         let v = serde_json::to_value(&q).unwrap();
         assert_eq!(v["table"], "geo");
@@ -90,7 +103,10 @@ mod tests {
         assert_eq!(v["line"], 3);
         assert_eq!(v["reason"], "not_utf8");
         assert_eq!(v["raw"], serde_json::Value::Null);
-        assert_eq!(BASE64.decode(v["raw_base64"].as_str().unwrap()).unwrap(), raw);
+        assert_eq!(
+            BASE64.decode(v["raw_base64"].as_str().unwrap()).unwrap(),
+            raw
+        );
         assert_eq!(v["rejected_at"], "2023-11-14T22:13:20Z");
     }
 }

@@ -95,7 +95,9 @@ fn pin_batch<'r, 'a: 'r>(
     n: usize,
 ) -> Result<RecordBatch> {
     let mut ind = Int64Builder::with_capacity(n);
-    let mut text: Vec<StringBuilder> = (0..9).map(|_| StringBuilder::with_capacity(n, n * 32)).collect();
+    let mut text: Vec<StringBuilder> = (0..9)
+        .map(|_| StringBuilder::with_capacity(n, n * 32))
+        .collect();
     let mut followers = Int64Builder::with_capacity(n);
     let mut downloaded = BooleanBuilder::with_capacity(n);
     for r in rows {
@@ -116,7 +118,9 @@ fn pin_batch<'r, 'a: 'r>(
         followers.append_option(r.follower_count);
         downloaded.append_option(r.downloaded);
     }
-    let mut t = text.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let mut t = text
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
     let mut next = || t.next().expect("nine text builders");
     let (unique_id, title, description, poster_name, tag_list) =
         (next(), next(), next(), next(), next());
@@ -144,8 +148,8 @@ fn geo_batch<'r, 'a: 'r>(
 ) -> Result<RecordBatch> {
     let mut ind = Int64Builder::with_capacity(n);
     let mut country = StringBuilder::with_capacity(n, n * 16);
-    let mut coordinates =
-        ListBuilder::with_capacity(Float64Builder::with_capacity(2 * n), n).with_field(coordinate_item());
+    let mut coordinates = ListBuilder::with_capacity(Float64Builder::with_capacity(2 * n), n)
+        .with_field(coordinate_item());
     let mut timestamp = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     for r in rows {
         ind.append_value(r.ind);
@@ -205,29 +209,52 @@ mod tests {
         assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 7);
         assert_eq!(batch.column(1).as_string::<i32>().value(0), "Albania");
         let coords = batch.column(2).as_list::<i32>().value(0);
-        assert_eq!(coords.as_primitive::<Float64Type>().values(), &[-89.9787, -173.293]);
         assert_eq!(
-            batch.column(3).as_primitive::<TimestampMicrosecondType>().value(0),
+            coords.as_primitive::<Float64Type>().values(),
+            &[-89.9787, -173.293]
+        );
+        assert_eq!(
+            batch
+                .column(3)
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(0),
             1_598_586_767_000_000
         );
     }
 
     #[test]
     fn nulls_stay_nulls_and_columns_follow_the_spec_order() {
-        let pin = clean(Table::Pin, br#"{"index": 1, "title": "No Title Data Available"}"#).unwrap();
+        let pin = clean(
+            Table::Pin,
+            br#"{"index": 1, "title": "No Title Data Available"}"#,
+        )
+        .unwrap();
         let batch = to_record_batch(Table::Pin, &[pin.row]).unwrap();
-        let names: Vec<_> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names, Table::Pin.columns());
         assert!(batch.column(2).is_null(0));
         for t in Table::ALL {
-            let names: Vec<_> = schema(t).fields().iter().map(|f| f.name().clone()).collect();
+            let names: Vec<_> = schema(t)
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             assert_eq!(names, t.columns());
         }
     }
 
     #[test]
     fn refuses_rows_of_another_table() {
-        let user = clean(Table::User, br#"{"ind": 1, "date_joined": "2015-10-24 11:23:51"}"#).unwrap();
+        let user = clean(
+            Table::User,
+            br#"{"ind": 1, "date_joined": "2015-10-24 11:23:51"}"#,
+        )
+        .unwrap();
         assert!(matches!(
             to_record_batch(Table::Pin, &[user.row]),
             Err(Error::MixedTables { .. })

@@ -36,7 +36,10 @@ pub fn lines(relative: &str) -> Vec<String> {
 /// The `pinpipe` binary that `cargo test --workspace` built beside this test executable.
 pub fn pinpipe() -> Command {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
     let bin = dir.join(format!("pinpipe{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),

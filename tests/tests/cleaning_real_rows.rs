@@ -46,10 +46,20 @@ fn real_pin_2863_has_its_follower_count_in_full_and_a_bare_save_path() {
 fn real_pin_7528_a_story_with_user_info_error_has_every_placeholder_nulled() {
     let (rows, _) = clean_real(Table::Pin);
     let pin = &rows[&7528];
-    for column in ["title", "description", "poster_name", "follower_count", "tag_list", "image_src"] {
+    for column in [
+        "title",
+        "description",
+        "poster_name",
+        "follower_count",
+        "tag_list",
+        "image_src",
+    ] {
         assert_eq!(pin[column], Value::Null, "{column}");
     }
-    assert_eq!(pin["is_image_or_video"], json!("multi-video(story page format)"));
+    assert_eq!(
+        pin["is_image_or_video"],
+        json!("multi-video(story page format)")
+    );
     assert_eq!(pin["save_location"], json!("/data/mens-fashion"));
     assert_eq!(pin["downloaded"], json!(false));
 }
@@ -75,7 +85,14 @@ fn real_pin_placeholders_are_counted_per_column() {
     let s = cleaner.stats();
     // every nulled count equals the kept rows whose raw value was that column's placeholder
     let nulls = |column: &str| rows.values().filter(|r| r[column].is_null()).count() as u64;
-    for column in ["title", "description", "follower_count", "poster_name", "tag_list", "image_src"] {
+    for column in [
+        "title",
+        "description",
+        "follower_count",
+        "poster_name",
+        "tag_list",
+        "image_src",
+    ] {
         assert!(s.nulled_in(column) > 0, "{column}");
         assert_eq!(s.nulled_in(column), nulls(column), "{column}");
     }

@@ -35,7 +35,11 @@ fn stringly_typed_rows_with_t_datetimes_clean_like_the_source_rows() {
                 compared += 1;
             }
         }
-        assert_eq!(compared, variant.len(), "every variant row is also a source row");
+        assert_eq!(
+            compared,
+            variant.len(),
+            "every variant row is also a source row"
+        );
     }
 }
 
@@ -44,7 +48,10 @@ fn kafka_rest_consumer_records_clean_like_the_source_rows() {
     for table in Table::ALL {
         let source = lines(&format!("source-rows/{table}.jsonl"));
         let source = source_rows(table, &source);
-        let body = std::fs::read(data_file(&format!("variants/kafka-rest-consumer-{table}.json"))).unwrap();
+        let body = std::fs::read(data_file(&format!(
+            "variants/kafka-rest-consumer-{table}.json"
+        )))
+        .unwrap();
         let records = parse_consumer_records(&body).unwrap();
         assert!(records.len() > 40, "{table}: {}", records.len());
         let (mut compared, mut rejected) = (0, Vec::new());
@@ -61,10 +68,17 @@ fn kafka_rest_consumer_records_clean_like_the_source_rows() {
                 Err(rejection) => rejected.push((record.offset, rejection)),
             }
         }
-        assert!(compared * 10 >= records.len() * 9, "{table}: {compared} of {}", records.len());
+        assert!(
+            compared * 10 >= records.len() * 9,
+            "{table}: {compared} of {}",
+            records.len()
+        );
         if table == Table::User {
             // a pin and a geo record were sent to the user topic: quarantined, not crashed on
-            let got: Vec<_> = rejected.iter().map(|(o, r)| (*o, r.reason, r.field)).collect();
+            let got: Vec<_> = rejected
+                .iter()
+                .map(|(o, r)| (*o, r.reason, r.field))
+                .collect();
             assert_eq!(
                 got,
                 [13, 14].map(|o| (o, Reason::MissingField, Some("date_joined")))

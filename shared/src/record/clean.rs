@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::datetime::parse_datetime;
 use super::followers::parse_follower_count;
-use super::raw::{self, INDEX, IND, ParseError, RawRecord, Scalar};
+use super::raw::{self, IND, INDEX, ParseError, RawRecord, Scalar};
 use super::rejection::{Reason, Rejection};
 use super::row::{CleanRow, GeoRow, NulledColumns, PinRow, UserRow};
 use super::text::{is_blank, strip, strip_cow};
@@ -82,7 +82,10 @@ fn take_ind(record: &mut RawRecord<'_>) -> Result<i64, Rejection> {
             return Err(reject(
                 Reason::InvalidInd,
                 key,
-                format!("{table} record: {key} {} is not an integer", value.describe()),
+                format!(
+                    "{table} record: {key} {} is not an integer",
+                    value.describe()
+                ),
             ));
         };
         match found {

@@ -29,7 +29,11 @@ pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
             return None;
         }
         for i in 0..6 {
-            micros = micros * 10 + frac.get(i).filter(|_| i < n).map_or(0, |d| u32::from(d - b'0'));
+            micros = micros * 10
+                + frac
+                    .get(i)
+                    .filter(|_| i < n)
+                    .map_or(0, |d| u32::from(d - b'0'));
         }
         rest = &frac[n..];
     }
@@ -96,7 +100,10 @@ mod tests {
 
     #[test]
     fn keeps_microseconds_and_cuts_finer_digits() {
-        assert_eq!(parse_datetime("2020-08-28 03:52:47.5"), Some(utc("2020-08-28T03:52:47.5Z")));
+        assert_eq!(
+            parse_datetime("2020-08-28 03:52:47.5"),
+            Some(utc("2020-08-28T03:52:47.5Z"))
+        );
         assert_eq!(
             parse_datetime("2020-08-28T03:52:47.1234567Z"),
             Some(utc("2020-08-28T03:52:47.123456Z"))

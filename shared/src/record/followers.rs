@@ -30,7 +30,10 @@ pub fn parse_follower_count(text: &str) -> Option<i64> {
     }
     let mut value = whole.parse::<i64>().ok()?.checked_mul(10_i64.pow(scale))?;
     // the first `scale` digits of the fraction, padded with zeros: "1.2k" → 200
-    let digits = fraction.unwrap_or("").bytes().chain(std::iter::repeat(b'0'));
+    let digits = fraction
+        .unwrap_or("")
+        .bytes()
+        .chain(std::iter::repeat(b'0'));
     let mut part = 0_i64;
     for d in digits.take(scale as usize) {
         part = part * 10 + i64::from(d - b'0');

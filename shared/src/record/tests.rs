@@ -48,8 +48,8 @@ fn merge(base: &mut Value, overrides: Value) {
 
 /// Cleans `raw` and returns (the clean column `column`, whether cleaning nulled it).
 fn column(table: Table, raw: &str, column: &str) -> (Value, bool) {
-    let cleaned = clean(table, raw.as_bytes())
-        .unwrap_or_else(|r| panic!("{raw} was rejected: {r}"));
+    let cleaned =
+        clean(table, raw.as_bytes()).unwrap_or_else(|r| panic!("{raw} was rejected: {r}"));
     let row = serde_json::to_value(&cleaned.row).unwrap();
     let index = table.columns().iter().position(|c| *c == column).unwrap();
     (row[column].clone(), cleaned.nulled.contains(index))
@@ -68,7 +68,10 @@ fn pin_text_placeholders_and_blanks_become_null_and_are_counted_as_nulled() {
         ("title", json!("No Title Data Available")),
         ("title", json!("")),
         ("title", json!("   ")),
-        ("description", json!("No description available Story format")),
+        (
+            "description",
+            json!("No description available Story format"),
+        ),
         ("description", json!("No description available")),
         ("description", json!("\u{a0}")),
         ("poster_name", json!("User Info Error")),
@@ -96,8 +99,17 @@ fn pin_text_placeholders_and_blanks_become_null_and_are_counted_as_nulled() {
 
 #[test]
 fn pin_missing_or_null_fields_are_null_but_not_counted_as_nulled() {
-    for field in ["title", "description", "follower_count", "downloaded", "image_src"] {
-        for raw in [pin(json!({ field: "<absent>" })), pin(json!({ field: null }))] {
+    for field in [
+        "title",
+        "description",
+        "follower_count",
+        "downloaded",
+        "image_src",
+    ] {
+        for raw in [
+            pin(json!({ field: "<absent>" })),
+            pin(json!({ field: null })),
+        ] {
             let (got, nulled) = column(Table::Pin, &raw, field);
             assert_eq!(got, Value::Null, "{raw}");
             assert!(!nulled, "{raw}");
@@ -126,7 +138,11 @@ fn pin_real_content_that_looks_thin_is_kept_as_sent() {
 
 #[test]
 fn pin_placeholders_match_with_surrounding_white_space() {
-    let (got, _) = column(Table::Pin, &pin(json!({"poster_name": " User Info Error "})), "poster_name");
+    let (got, _) = column(
+        Table::Pin,
+        &pin(json!({"poster_name": " User Info Error "})),
+        "poster_name",
+    );
     assert_eq!(got, Value::Null);
 }
 
@@ -224,33 +240,153 @@ fn each_rejection_reason_names_the_record_and_field() {
         (Table::Geo, not_utf8.to_vec(), Reason::NotUtf8, None),
         (Table::Geo, b"{\"ind\": 1,".to_vec(), Reason::NotJson, None),
         (Table::Geo, b"".to_vec(), Reason::NotJson, None),
-        (Table::Geo, b"{\"ind\": 1} x".to_vec(), Reason::NotJson, None),
+        (
+            Table::Geo,
+            b"{\"ind\": 1} x".to_vec(),
+            Reason::NotJson,
+            None,
+        ),
         (Table::Geo, b"[1, 2]".to_vec(), Reason::NotObject, None),
         (Table::Geo, b"\"text\"".to_vec(), Reason::NotObject, None),
         (Table::Geo, b"42".to_vec(), Reason::NotObject, None),
-        (Table::Pin, pin(json!({"index": "<absent>"})).into(), Reason::MissingInd, Some("ind")),
-        (Table::Pin, pin(json!({"index": null})).into(), Reason::MissingInd, Some("ind")),
-        (Table::Pin, pin(json!({"index": "abc"})).into(), Reason::InvalidInd, Some("index")),
-        (Table::Pin, pin(json!({"index": 12.5})).into(), Reason::InvalidInd, Some("index")),
-        (Table::Pin, pin(json!({"index": 12.0})).into(), Reason::InvalidInd, Some("index")),
-        (Table::Pin, pin(json!({"index": ""})).into(), Reason::InvalidInd, Some("index")),
-        (Table::Pin, pin(json!({"index": u64::MAX})).into(), Reason::InvalidInd, Some("index")),
-        (Table::Pin, pin(json!({"index": [1]})).into(), Reason::InvalidInd, Some("index")),
-        (Table::Pin, pin(json!({"ind": 7})).into(), Reason::ConflictingInd, Some("ind")),
-        (Table::Geo, geo(json!({"latitude": "<absent>"})).into(), Reason::MissingField, Some("latitude")),
-        (Table::Geo, geo(json!({"longitude": null})).into(), Reason::MissingField, Some("longitude")),
-        (Table::Geo, geo(json!({"latitude": "north"})).into(), Reason::InvalidField, Some("latitude")),
-        (Table::Geo, geo(json!({"latitude": "NaN"})).into(), Reason::InvalidField, Some("latitude")),
-        (Table::Geo, geo(json!({"longitude": true})).into(), Reason::InvalidField, Some("longitude")),
-        (Table::Geo, geo(json!({"latitude": 90.5})).into(), Reason::OutOfRange, Some("latitude")),
-        (Table::Geo, geo(json!({"latitude": "-91"})).into(), Reason::OutOfRange, Some("latitude")),
-        (Table::Geo, geo(json!({"longitude": 180.0001})).into(), Reason::OutOfRange, Some("longitude")),
-        (Table::Geo, geo(json!({"longitude": "inf"})).into(), Reason::OutOfRange, Some("longitude")),
-        (Table::Geo, geo(json!({"timestamp": "<absent>"})).into(), Reason::MissingField, Some("timestamp")),
-        (Table::Geo, geo(json!({"timestamp": "28/08/2020"})).into(), Reason::InvalidField, Some("timestamp")),
-        (Table::Geo, geo(json!({"timestamp": 1598586767})).into(), Reason::InvalidField, Some("timestamp")),
-        (Table::User, user(json!({"date_joined": null})).into(), Reason::MissingField, Some("date_joined")),
-        (Table::User, user(json!({"date_joined": "2015-13-01 00:00:00"})).into(), Reason::InvalidField, Some("date_joined")),
+        (
+            Table::Pin,
+            pin(json!({"index": "<absent>"})).into(),
+            Reason::MissingInd,
+            Some("ind"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"index": null})).into(),
+            Reason::MissingInd,
+            Some("ind"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"index": "abc"})).into(),
+            Reason::InvalidInd,
+            Some("index"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"index": 12.5})).into(),
+            Reason::InvalidInd,
+            Some("index"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"index": 12.0})).into(),
+            Reason::InvalidInd,
+            Some("index"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"index": ""})).into(),
+            Reason::InvalidInd,
+            Some("index"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"index": u64::MAX})).into(),
+            Reason::InvalidInd,
+            Some("index"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"index": [1]})).into(),
+            Reason::InvalidInd,
+            Some("index"),
+        ),
+        (
+            Table::Pin,
+            pin(json!({"ind": 7})).into(),
+            Reason::ConflictingInd,
+            Some("ind"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"latitude": "<absent>"})).into(),
+            Reason::MissingField,
+            Some("latitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"longitude": null})).into(),
+            Reason::MissingField,
+            Some("longitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"latitude": "north"})).into(),
+            Reason::InvalidField,
+            Some("latitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"latitude": "NaN"})).into(),
+            Reason::InvalidField,
+            Some("latitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"longitude": true})).into(),
+            Reason::InvalidField,
+            Some("longitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"latitude": 90.5})).into(),
+            Reason::OutOfRange,
+            Some("latitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"latitude": "-91"})).into(),
+            Reason::OutOfRange,
+            Some("latitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"longitude": 180.0001})).into(),
+            Reason::OutOfRange,
+            Some("longitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"longitude": "inf"})).into(),
+            Reason::OutOfRange,
+            Some("longitude"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"timestamp": "<absent>"})).into(),
+            Reason::MissingField,
+            Some("timestamp"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"timestamp": "28/08/2020"})).into(),
+            Reason::InvalidField,
+            Some("timestamp"),
+        ),
+        (
+            Table::Geo,
+            geo(json!({"timestamp": 1598586767})).into(),
+            Reason::InvalidField,
+            Some("timestamp"),
+        ),
+        (
+            Table::User,
+            user(json!({"date_joined": null})).into(),
+            Reason::MissingField,
+            Some("date_joined"),
+        ),
+        (
+            Table::User,
+            user(json!({"date_joined": "2015-13-01 00:00:00"})).into(),
+            Reason::InvalidField,
+            Some("date_joined"),
+        ),
     ];
     for (table, raw, reason, field) in cases {
         let shown = String::from_utf8_lossy(&raw).into_owned();
@@ -258,17 +394,32 @@ fn each_rejection_reason_names_the_record_and_field() {
         assert_eq!(rejection.reason, reason, "{shown}: {rejection}");
         assert_eq!(rejection.field, field, "{shown}");
         assert_eq!(rejection.table, table);
-        assert!(rejection.message.starts_with(table.name()), "{}", rejection.message);
+        assert!(
+            rejection.message.starts_with(table.name()),
+            "{}",
+            rejection.message
+        );
         if let Some(field) = field {
             assert!(rejection.message.contains(field), "{}", rejection.message);
         }
     }
     let covered: std::collections::HashSet<_> = [
-        Reason::NotUtf8, Reason::NotJson, Reason::NotObject, Reason::MissingInd, Reason::InvalidInd,
-        Reason::ConflictingInd, Reason::MissingField, Reason::InvalidField, Reason::OutOfRange,
+        Reason::NotUtf8,
+        Reason::NotJson,
+        Reason::NotObject,
+        Reason::MissingInd,
+        Reason::InvalidInd,
+        Reason::ConflictingInd,
+        Reason::MissingField,
+        Reason::InvalidField,
+        Reason::OutOfRange,
     ]
     .into();
-    assert_eq!(covered.len(), Reason::ALL.len(), "every reason has a case above");
+    assert_eq!(
+        covered.len(),
+        Reason::ALL.len(),
+        "every reason has a case above"
+    );
 }
 
 #[test]
@@ -282,10 +433,22 @@ fn rejections_after_ind_carry_the_ind() {
 fn geo_coordinates_are_latitude_then_longitude_from_numbers_or_strings() {
     let cases: Vec<(String, Value)> = vec![
         (geo(json!({})), json!([-89.9787, -173.293])),
-        (geo(json!({"latitude": "-88.4642", "longitude": "-171.061"})), json!([-88.4642, -171.061])),
-        (geo(json!({"latitude": 13, "longitude": " 51.7244 "})), json!([13.0, 51.7244])),
-        (geo(json!({"latitude": 90, "longitude": -180})), json!([90.0, -180.0])),
-        (geo(json!({"latitude": "1e1", "longitude": 0})), json!([10.0, 0.0])),
+        (
+            geo(json!({"latitude": "-88.4642", "longitude": "-171.061"})),
+            json!([-88.4642, -171.061]),
+        ),
+        (
+            geo(json!({"latitude": 13, "longitude": " 51.7244 "})),
+            json!([13.0, 51.7244]),
+        ),
+        (
+            geo(json!({"latitude": 90, "longitude": -180})),
+            json!([90.0, -180.0]),
+        ),
+        (
+            geo(json!({"latitude": "1e1", "longitude": 0})),
+            json!([10.0, 0.0]),
+        ),
     ];
     check_column(Table::Geo, "coordinates", &cases);
 }
@@ -324,15 +487,38 @@ fn geo_timestamp_accepts_every_sender_format_as_utc() {
 fn user_name_joins_trimmed_first_and_last_or_keeps_the_one_present() {
     let cases: Vec<(String, Value)> = vec![
         (user(json!({})), json!("Abigail Ali")),
-        (user(json!({"first_name": " Abigail ", "last_name": "Ali "})), json!("Abigail Ali")),
+        (
+            user(json!({"first_name": " Abigail ", "last_name": "Ali "})),
+            json!("Abigail Ali"),
+        ),
         (user(json!({"last_name": "<absent>"})), json!("Abigail")),
         (user(json!({"first_name": ""})), json!("Ali")),
-        (user(json!({"first_name": null, "last_name": "  "})), Value::Null),
-        (user(json!({"first_name": "<absent>", "last_name": "<absent>"})), Value::Null),
+        (
+            user(json!({"first_name": null, "last_name": "  "})),
+            Value::Null,
+        ),
+        (
+            user(json!({"first_name": "<absent>", "last_name": "<absent>"})),
+            Value::Null,
+        ),
     ];
     check_column(Table::User, "user_name", &cases);
-    assert!(column(Table::User, &user(json!({"first_name": "", "last_name": ""})), "user_name").1);
-    assert!(!column(Table::User, &user(json!({"first_name": null, "last_name": null})), "user_name").1);
+    assert!(
+        column(
+            Table::User,
+            &user(json!({"first_name": "", "last_name": ""})),
+            "user_name"
+        )
+        .1
+    );
+    assert!(
+        !column(
+            Table::User,
+            &user(json!({"first_name": null, "last_name": null})),
+            "user_name"
+        )
+        .1
+    );
 }
 
 #[test]
@@ -361,7 +547,9 @@ fn unknown_keys_are_ignored_and_counted() {
     assert_eq!(cleaned.unknown_keys, 2);
     let keys_in_any_order = r#"{"date_joined": "2015-10-24 11:23:51", "age": 20, "last_name": "Ali", "first_name": "Abigail", "ind": 7528}"#;
     assert_eq!(
-        clean(Table::User, keys_in_any_order.as_bytes()).unwrap().row,
+        clean(Table::User, keys_in_any_order.as_bytes())
+            .unwrap()
+            .row,
         clean(Table::User, user(json!({})).as_bytes()).unwrap().row
     );
 }

@@ -39,7 +39,15 @@ mod tests {
 
     #[test]
     fn blank_means_empty_or_only_white_space() {
-        for s in ["", " ", "\t\n", "\u{a0}", "\u{3000}", "\u{1f}", " \u{2028} "] {
+        for s in [
+            "",
+            " ",
+            "\t\n",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{1f}",
+            " \u{2028} ",
+        ] {
             assert!(is_blank(s), "{s:?}");
         }
         for s in ["a", " a ", "\u{200b}", "…"] {
@@ -51,6 +59,9 @@ mod tests {
     fn strip_removes_unicode_space_at_both_ends() {
         assert_eq!(strip("\u{a0} Chad \n"), "Chad");
         assert_eq!(strip_cow(Cow::Owned(" x ".into())), "x");
-        assert!(matches!(strip_cow(Cow::Borrowed(" x ")), Cow::Borrowed("x")));
+        assert!(matches!(
+            strip_cow(Cow::Borrowed(" x ")),
+            Cow::Borrowed("x")
+        ));
     }
 }

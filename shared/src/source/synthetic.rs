@@ -119,7 +119,9 @@ fn make_post(rng: &mut ChaCha8Rng, ind: i64) -> Post {
         tags(rng, c)
     };
     let image_src = if image_ok {
-        let hex: String = (0..16).map(|_| format!("{:02x}", rng.random::<u8>())).collect();
+        let hex: String = (0..16)
+            .map(|_| format!("{:02x}", rng.random::<u8>()))
+            .collect();
         format!(
             "https://i.pinimg.com/originals/{}/{}/{}/{hex}.jpg",
             &hex[0..2],
@@ -134,7 +136,9 @@ fn make_post(rng: &mut ChaCha8Rng, ind: i64) -> Post {
         Shape::Video => "video",
         _ => STORY,
     };
-    let unique_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string();
+    let unique_id = uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string();
 
     let pin = SourcePin {
         index: ind,
@@ -161,12 +165,37 @@ fn make_post(rng: &mut ChaCha8Rng, ind: i64) -> Post {
         ind,
         first_name: pick(rng, FIRST_NAMES).to_owned(),
         last_name: pick(rng, LAST_NAMES).to_owned(),
-        // skewed to 20: P(20) ≈ 18%, P(over 50) ≈ 13%
-        age: 20 + (41.0 * rng.random::<f64>().powf(2.2)).floor().min(40.0) as i64,
+        age: age(rng),
         // skewed to the first months, as in the source
         date_joined: datetime(rng, (2015, 10, 21), (2017, 10, 18), 2.5),
     };
     Post { pin, geo, user }
+}
+
+/// Ages 20–60 skewed to 20 as in the source: about 19% are 20, 11% are 21, 8% are over 50.
+fn age(rng: &mut ChaCha8Rng) -> i64 {
+    // weights per age, in tenths: 20, 21, 22–24, 25–35, 36–50, 51–60
+    const BANDS: [(i64, i64, u32); 6] = [
+        (20, 20, 190),
+        (21, 21, 110),
+        (22, 24, 50),
+        (25, 35, 26),
+        (36, 50, 14),
+        (51, 60, 8),
+    ];
+    let total: u32 = BANDS
+        .iter()
+        .map(|(lo, hi, w)| (hi - lo + 1) as u32 * w)
+        .sum();
+    let mut x = rng.random_range(0..total);
+    for (lo, hi, w) in BANDS {
+        let band = (hi - lo + 1) as u32 * w;
+        if x < band {
+            return lo + i64::from(x / w);
+        }
+        x -= band;
+    }
+    unreachable!("x < total")
 }
 
 fn title(rng: &mut ChaCha8Rng, c: usize) -> String {
@@ -248,7 +277,11 @@ fn follower_count(rng: &mut ChaCha8Rng) -> String {
 }
 
 fn tags(rng: &mut ChaCha8Rng, c: usize) -> String {
-    let n = if rng.random_bool(0.985) { 9 } else { rng.random_range(3..=8) };
+    let n = if rng.random_bool(0.985) {
+        9
+    } else {
+        rng.random_range(3..=8)
+    };
     (0..n)
         .map(|_| {
             let noun = pick(rng, NOUNS[c]);
