@@ -75,9 +75,22 @@ enum CliError {
     Pinpipe(#[from] pinpipe::Error),
 }
 
+impl CliError {
+    fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            CliError::File { source, .. } => source,
+            CliError::Pinpipe(pinpipe::Error::Io(source)) => source,
+            CliError::Pinpipe(_) => return false,
+        };
+        io.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        // the reader went away (`pinpipe clean | head`): not a failure of ours
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pinpipe: {e}");
             ExitCode::FAILURE
