@@ -560,3 +560,16 @@ fn escaped_strings_clean_like_plain_ones() {
     let (got, _) = column(Table::Geo, escaped, "country");
     assert_eq!(got, json!("Curaçao"));
 }
+
+#[test]
+fn deeply_nested_json_is_handled_without_overflowing_the_stack() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(clean(Table::Pin, deep.as_bytes()).unwrap_err().reason, Reason::NotObject);
+    let in_field = format!(r#"{{"ind": 1, "title": {deep}}}"#);
+    let (title, nulled) = column(Table::Pin, &in_field, "title");
+    assert_eq!((title, nulled), (Value::Null, true));
+    let unknown = format!(r#"{{"ind": 1, "date_joined": "2015-10-24 11:23:51", "x": {deep}}}"#);
+    assert_eq!(clean(Table::User, unknown.as_bytes()).unwrap().unknown_keys, 1);
+    let unclosed = "[".repeat(100_000);
+    assert_eq!(clean(Table::Geo, unclosed.as_bytes()).unwrap_err().reason, Reason::NotJson);
+}
