@@ -36,7 +36,7 @@ pub fn write_source_files(dir: &Path, posts: impl IntoIterator<Item = Post>) -> 
     Ok(n)
 }
 
-/// Where `clean_json_lines` sends what it makes.
+/// Where the cleaning functions send what they make.
 pub struct CleanSinks<'w> {
     pub clean: &'w mut dyn Write,
     pub rejects: &'w mut dyn Write,
@@ -52,7 +52,7 @@ pub fn clean_json_lines(
     sinks: CleanSinks<'_>,
     rejected_at: DateTime<Utc>,
 ) -> Result<CleanStats> {
-    let mut cleaner = TableCleaner::new(table);
+    let mut run = CleanRun::new(table, sinks, rejected_at);
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0_u64;
     loop {
@@ -65,22 +65,12 @@ pub fn clean_json_lines(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let source = || SourceRef::File {
+        run.push(line, || SourceRef::File {
             path: path.to_owned(),
             line: line_no,
-        };
-        emit(
-            cleaner.push(line),
-            line,
-            source,
-            sinks.clean,
-            sinks.rejects,
-            rejected_at,
-        )?;
+        })?;
     }
-    sinks.clean.flush()?;
-    sinks.rejects.flush()?;
-    Ok(cleaner.stats().clone())
+    run.finish()
 }
 
 /// Cleans the records of a Kafka REST proxy consumer answer (a JSON array of envelopes).
@@ -90,49 +80,57 @@ pub fn clean_kafka_rest(
     sinks: CleanSinks<'_>,
     rejected_at: DateTime<Utc>,
 ) -> Result<CleanStats> {
-    let mut cleaner = TableCleaner::new(table);
+    let mut run = CleanRun::new(table, sinks, rejected_at);
     for record in kafka_rest::parse_consumer_records(body)? {
-        let raw = record.value.get().as_bytes();
-        let source = || SourceRef::Kafka {
+        run.push(record.value.get().as_bytes(), || SourceRef::Kafka {
             topic: record.topic.clone(),
             partition: record.partition,
             offset: record.offset,
-        };
-        emit(
-            cleaner.push(raw),
-            raw,
-            source,
-            sinks.clean,
-            sinks.rejects,
-            rejected_at,
-        )?;
+        })?;
     }
-    sinks.clean.flush()?;
-    sinks.rejects.flush()?;
-    Ok(cleaner.stats().clone())
+    run.finish()
 }
 
-fn emit(
-    outcome: Outcome<'_>,
-    raw: &[u8],
-    source: impl FnOnce() -> SourceRef,
-    clean: &mut dyn Write,
-    rejects: &mut dyn Write,
+/// One table's records on their way to the sinks.
+struct CleanRun<'w> {
+    cleaner: TableCleaner,
+    sinks: CleanSinks<'w>,
     rejected_at: DateTime<Utc>,
-) -> Result<()> {
-    match outcome {
-        Outcome::Clean(c) => {
-            serde_json::to_writer(&mut *clean, &c.row).map_err(std::io::Error::from)?;
-            clean.write_all(b"\n")?;
-        }
-        Outcome::Duplicate(_) => {}
-        Outcome::Rejected(rejection) => {
-            let record = QuarantineRecord::new(rejection, raw, source(), rejected_at);
-            serde_json::to_writer(&mut *rejects, &record).map_err(std::io::Error::from)?;
-            rejects.write_all(b"\n")?;
+}
+
+impl<'w> CleanRun<'w> {
+    fn new(table: Table, sinks: CleanSinks<'w>, rejected_at: DateTime<Utc>) -> Self {
+        CleanRun {
+            cleaner: TableCleaner::new(table),
+            sinks,
+            rejected_at,
         }
     }
-    Ok(())
+
+    /// Cleans one raw record; `source` is asked for only when the record is rejected.
+    fn push(&mut self, raw: &[u8], source: impl FnOnce() -> SourceRef) -> Result<()> {
+        match self.cleaner.push(raw) {
+            Outcome::Clean(c) => {
+                serde_json::to_writer(&mut *self.sinks.clean, &c.row)
+                    .map_err(std::io::Error::from)?;
+                self.sinks.clean.write_all(b"\n")?;
+            }
+            Outcome::Duplicate(_) => {}
+            Outcome::Rejected(rejection) => {
+                let record = QuarantineRecord::new(rejection, raw, source(), self.rejected_at);
+                serde_json::to_writer(&mut *self.sinks.rejects, &record)
+                    .map_err(std::io::Error::from)?;
+                self.sinks.rejects.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<CleanStats> {
+        self.sinks.clean.flush()?;
+        self.sinks.rejects.flush()?;
+        Ok(self.cleaner.stats().clone())
+    }
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

@@ -376,6 +376,44 @@ fn clean_user<'a>(
     })
 }
 
+/// A required field of the record being cleaned; its rejections name the record and the field.
+struct Required {
+    table: Table,
+    ind: i64,
+    field: &'static str,
+}
+
+impl Required {
+    /// Takes the field's value out of the record, or rejects the record as missing it.
+    fn take<'a>(
+        r: &mut RawRecord<'a>,
+        ind: i64,
+        slot: usize,
+        field: &'static str,
+    ) -> Result<(Scalar<'a>, Required), Rejection> {
+        let required = Required {
+            table: r.table,
+            ind,
+            field,
+        };
+        match r.take(slot) {
+            Some(value) => Ok((value, required)),
+            None => Err(required.reject(Reason::MissingField, "is missing".to_owned())),
+        }
+    }
+
+    fn reject(&self, reason: Reason, detail: String) -> Rejection {
+        let Required { table, ind, field } = *self;
+        Rejection {
+            table,
+            reason,
+            field: Some(field),
+            ind: Some(ind),
+            message: format!("{table} record ind {ind}: {field} {detail}"),
+        }
+    }
+}
+
 /// A required coordinate: a number or numeric string within ±`limit`.
 fn coordinate(
     ind: i64,
@@ -384,20 +422,7 @@ fn coordinate(
     field: &'static str,
     limit: f64,
 ) -> Result<f64, Rejection> {
-    let table = r.table;
-    let reject = |reason, message| Rejection {
-        table,
-        reason,
-        field: Some(field),
-        ind: Some(ind),
-        message,
-    };
-    let Some(value) = r.take(slot) else {
-        return Err(reject(
-            Reason::MissingField,
-            format!("{table} record ind {ind}: {field} is missing"),
-        ));
-    };
+    let (value, required) = Required::take(r, ind, slot, field)?;
     let number = match &value {
         Scalar::Int(i) => Some(*i as f64),
         Scalar::UInt(u) => Some(*u as f64),
@@ -406,19 +431,12 @@ fn coordinate(
         _ => None,
     };
     let Some(number) = number.filter(|n| !n.is_nan()) else {
-        return Err(reject(
-            Reason::InvalidField,
-            format!(
-                "{table} record ind {ind}: {field} {} is not a number",
-                value.describe()
-            ),
-        ));
+        let detail = format!("{} is not a number", value.describe());
+        return Err(required.reject(Reason::InvalidField, detail));
     };
     if !(-limit..=limit).contains(&number) {
-        return Err(reject(
-            Reason::OutOfRange,
-            format!("{table} record ind {ind}: {field} {number} is outside -{limit}..{limit}"),
-        ));
+        let detail = format!("{number} is outside -{limit}..{limit}");
+        return Err(required.reject(Reason::OutOfRange, detail));
     }
     Ok(number)
 }
@@ -430,30 +448,15 @@ fn datetime(
     slot: usize,
     field: &'static str,
 ) -> Result<chrono::DateTime<chrono::Utc>, Rejection> {
-    let table = r.table;
-    let reject = |reason, message| Rejection {
-        table,
-        reason,
-        field: Some(field),
-        ind: Some(ind),
-        message,
-    };
-    let Some(value) = r.take(slot) else {
-        return Err(reject(
-            Reason::MissingField,
-            format!("{table} record ind {ind}: {field} is missing"),
-        ));
-    };
+    let (value, required) = Required::take(r, ind, slot, field)?;
     if let Scalar::Str(s) = &value
         && let Some(t) = parse_datetime(s)
     {
         return Ok(t);
     }
-    Err(reject(
-        Reason::InvalidField,
-        format!(
-            "{table} record ind {ind}: {field} {} is not a datetime like 2020-08-28 03:52:47",
-            value.describe()
-        ),
-    ))
+    let detail = format!(
+        "{} is not a datetime like 2020-08-28 03:52:47",
+        value.describe()
+    );
+    Err(required.reject(Reason::InvalidField, detail))
 }
