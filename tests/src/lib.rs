@@ -1,7 +1,6 @@
-//! Helpers for pinpipe's integration tests: where the team's fixtures are, and the `pinpipe` binary.
+//! Helpers for pinpipe's integration tests: where the team's fixtures are, and running `pinpipe`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 /// `../shared/` beside the repository (the team kit: spec, real rows); `PINPIPE_SHARED_DIR` overrides.
 pub fn shared_dir() -> PathBuf {
@@ -33,20 +32,30 @@ pub fn lines(relative: &str) -> Vec<String> {
         .collect()
 }
 
-/// The `pinpipe` binary that `cargo test --workspace` built beside this test executable.
-pub fn pinpipe() -> Command {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = dir.join(format!("pinpipe{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is not built: run the tests with `cargo test --workspace`",
-        bin.display()
+/// What one `pinpipe` run printed, and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub success: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `pinpipe ARGS` exactly as the binary does (same entry point), with `stdin` as input.
+pub fn pinpipe(args: &[&str], stdin: &[u8]) -> Run {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let code = pinpipe_cli::main_with(
+        std::iter::once("pinpipe").chain(args.iter().copied()),
+        pinpipe_cli::Stdio {
+            stdin: &mut &stdin[..],
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+        },
     );
-    Command::new(bin)
+    Run {
+        success: code == std::process::ExitCode::SUCCESS,
+        stdout,
+        stderr,
+    }
 }
 
 /// A fresh empty directory under the system temp dir, removed when dropped.

@@ -1,29 +1,15 @@
-//! The `pinpipe` command as a user runs it: generate, then clean, through files and pipes.
-
-use std::io::Write;
-use std::process::{Output, Stdio};
+//! The `pinpipe` command as a user runs it (its real entry point, in-process): generate, then
+//! clean, through files and standard streams.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use pinpipe_tests::{TempDir, data_file, pinpipe};
+use pinpipe_tests::{Run, TempDir, data_file, pinpipe};
 use serde_json::Value;
 
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = pinpipe()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pinpipe");
-    // feed stdin from another thread, or a child filling its stdout pipe would block us both
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let feeder = std::thread::spawn(move || pipe.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap().unwrap();
+fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let out = pinpipe(args, stdin);
     assert!(
-        out.status.success(),
+        out.success,
         "pinpipe {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -228,14 +214,31 @@ fn generate_is_byte_identical_for_a_seed_and_cleans_to_one_row_per_distinct_post
 
 #[test]
 fn unknown_tables_are_refused_with_the_choices() {
-    let out = pinpipe()
-        .args(["clean", "--table", "pins"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = pinpipe(&["clean", "--table", "pins"], b"");
+    assert!(!out.success);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.contains("expected one of pin, geo, user"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_input_file_is_named_in_the_error() {
+    let out = pinpipe(
+        &[
+            "clean",
+            "--table",
+            "geo",
+            "--input",
+            "/nonexistent/geo.jsonl",
+        ],
+        b"",
+    );
+    assert!(!out.success);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("pinpipe: /nonexistent/geo.jsonl: "),
         "{stderr}"
     );
 }

@@ -1,0 +1,205 @@
+//! `pinpipe`: run pinpipe's pieces on a laptop, no AWS needed.
+//!
+//! Everything the binary does goes through [`main_with`], which takes the arguments and the three
+//! standard streams, so tests run exactly what the binary runs, in-process.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use pinpipe::Table;
+use pinpipe::jsonl::{CleanSinks, clean_json_lines, clean_kafka_rest, write_source_files};
+use pinpipe::source::Synthetic;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pinpipe",
+    version,
+    about = "Pinterest posts → clean Delta tables, serverless; run on a laptop"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate synthetic posts in the source format: DIR/pin.jsonl, geo.jsonl, user.jsonl.
+    Generate {
+        /// Posts to send (re-sent posts included, about 10.7% of them).
+        #[arg(long)]
+        posts: u64,
+        /// The same seed gives the same bytes.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Clean raw records of one table (spec §2): clean JSON lines out, rejections to --rejects,
+    /// duplicates by `ind` dropped (first arrival wins), a summary on stderr.
+    Clean {
+        #[arg(long, value_parser = parse_table)]
+        table: Table,
+        /// Raw records; standard input when absent.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Clean rows; standard output when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Rejections (quarantine records); standard error when absent.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
+        input_format: InputFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum InputFormat {
+    /// One raw JSON object per line.
+    Jsonl,
+    /// A Kafka REST proxy consumer answer: a JSON array of {topic, partition, offset, value}.
+    KafkaRest,
+}
+
+fn parse_table(s: &str) -> Result<Table, String> {
+    s.parse().map_err(|e: pinpipe::Error| e.to_string())
+}
+
+/// The command's one error type: what failed, on which file.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Pinpipe(#[from] pinpipe::Error),
+    #[error("writing to the terminal: {0}")]
+    Stdio(#[from] io::Error),
+}
+
+impl CliError {
+    fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            CliError::File { source, .. } => source,
+            CliError::Pinpipe(pinpipe::Error::Io(source)) | CliError::Stdio(source) => source,
+            CliError::Pinpipe(_) => return false,
+        };
+        io.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
+/// The standard streams of one run.
+pub struct Stdio<'a> {
+    pub stdin: &'a mut dyn BufRead,
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+}
+
+/// Runs `pinpipe` with these arguments (the first is the program name) and streams.
+pub fn main_with<I, T>(args: I, io: Stdio<'_>) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = write!(io.stderr, "{}", e.render());
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    let stderr = &mut *io.stderr;
+    let streams = Stdio {
+        stdin: io.stdin,
+        stdout: io.stdout,
+        stderr,
+    };
+    match run(cli, streams) {
+        Ok(()) => ExitCode::SUCCESS,
+        // the reader went away (`pinpipe clean | head`): not a failure of ours
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io.stderr, "pinpipe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
+    match cli.command {
+        Command::Generate { posts, seed, out } => {
+            let n = write_source_files(&out, Synthetic::new(seed).take(posts as usize))?;
+            writeln!(
+                io.stderr,
+                "generated {n} posts (seed {seed}) in {}",
+                out.display()
+            )?;
+            Ok(())
+        }
+        Command::Clean {
+            table,
+            input,
+            output,
+            rejects,
+            input_format,
+        } => {
+            let (reader, name): (Box<dyn Read>, String) = match &input {
+                Some(p) => (Box::new(open(p)?), p.display().to_string()),
+                None => (Box::new(io.stdin), "-".to_owned()),
+            };
+            let mut clean_out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(BufWriter::new(create(p)?)),
+                None => Box::new(BufWriter::new(&mut *io.stdout)),
+            };
+            let mut rejects_out: Box<dyn Write> = match &rejects {
+                Some(p) => Box::new(BufWriter::new(create(p)?)),
+                None => Box::new(&mut *io.stderr),
+            };
+            let sinks = CleanSinks {
+                clean: &mut clean_out,
+                rejects: &mut rejects_out,
+            };
+            let now = chrono::Utc::now();
+            let stats = match input_format {
+                InputFormat::Jsonl => clean_json_lines(
+                    table,
+                    BufReader::with_capacity(1 << 20, reader),
+                    &name,
+                    sinks,
+                    now,
+                )?,
+                InputFormat::KafkaRest => {
+                    let mut body = Vec::new();
+                    BufReader::new(reader)
+                        .read_to_end(&mut body)
+                        .map_err(|source| CliError::File {
+                            path: name.into(),
+                            source,
+                        })?;
+                    clean_kafka_rest(table, &body, sinks, now)?
+                }
+            };
+            drop((clean_out, rejects_out));
+            writeln!(io.stderr, "{stats}")?;
+            Ok(())
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<File, CliError> {
+    File::open(path).map_err(|source| CliError::File {
+        path: path.into(),
+        source,
+    })
+}
+
+fn create(path: &Path) -> Result<File, CliError> {
+    File::create(path).map_err(|source| CliError::File {
+        path: path.into(),
+        source,
+    })
+}
