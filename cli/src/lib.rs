@@ -56,6 +56,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
         input_format: InputFormat,
     },
+    /// Query the lake with SQL (DataFusion). Tables: batch_pin, batch_geo, batch_user, stream_pin,
+    /// stream_geo, stream_user, quarantine (those that exist). S3 settings come from the standard
+    /// AWS environment (AWS_ENDPOINT_URL, AWS_REGION, credentials).
+    Sql {
+        /// The warehouse root: a local directory or s3://bucket/prefix.
+        #[arg(long)]
+        warehouse: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// The query, e.g. "SELECT count(*) FROM batch_pin".
+        query: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutputFormat {
+    /// An aligned text table.
+    Table,
+    /// One JSON object per row, with `pinpipe clean`'s value formats.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -187,7 +209,46 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
             writeln!(io.stderr, "{stats}")?;
             Ok(())
         }
+        Command::Sql {
+            warehouse,
+            format,
+            query,
+        } => sql(&warehouse, format, &query, io.stdout),
     }
+}
+
+fn sql(
+    warehouse: &str,
+    format: OutputFormat,
+    query: &str,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use pinpipe::lake::{Warehouse, sql};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let batches = runtime.block_on(async {
+        let warehouse = Warehouse::open(warehouse, &pinpipe::config::AwsConfig::from_env())?;
+        let (ctx, _) = sql::session(&warehouse).await?;
+        sql::query(&ctx, query).await
+    })?;
+    let mut out = BufWriter::new(out);
+    match format {
+        OutputFormat::Table => {
+            let text = pinpipe::arrow::util::pretty::pretty_format_batches(&batches)
+                .map_err(pinpipe::Error::from)?;
+            writeln!(out, "{text}")?;
+        }
+        OutputFormat::Jsonl => sql::write_jsonl(&batches, &mut out)?,
+        OutputFormat::Csv => {
+            let mut writer = pinpipe::arrow::csv::Writer::new(&mut out);
+            for batch in &batches {
+                writer.write(batch).map_err(pinpipe::Error::from)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<File, CliError> {

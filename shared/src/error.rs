@@ -16,6 +16,23 @@ pub enum Error {
     KafkaRestEnvelope(serde_json::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("warehouse {0}")]
+    Warehouse(String),
+    #[error("raw zone: {0}")]
+    RawZone(String),
+    #[error(
+        "source {0} is committed for part of this append: filter the batch by the committed position first"
+    )]
+    PartlyCommitted(String),
+    #[cfg(feature = "lake")]
+    #[error("delta: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+    #[cfg(feature = "lake")]
+    #[error("parquet: {0}")]
+    Parquet(#[from] deltalake::parquet::errors::ParquetError),
+    #[cfg(feature = "sql")]
+    #[error("sql: {0}")]
+    Sql(#[from] deltalake::datafusion::error::DataFusionError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -6,17 +6,28 @@
 //! - [`schema`]: clean rows → Arrow `RecordBatch`es with the §2 schemas.
 //! - [`quarantine`]: rejected records with their raw bytes, source coordinates, reason and time.
 //! - [`jsonl`]: JSON-lines files in and out — the source dump format, `pinpipe clean`'s outputs.
+//! - [`lake`] (feature `lake`): Delta tables, the raw zone and the quarantine on a path or S3,
+//!   appended exactly once; [`lake::sql`] (feature `sql`) queries them with DataFusion.
+//! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
 
 pub mod cleaner;
+pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod jsonl;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod quarantine;
 pub mod record;
 pub mod schema;
 pub mod source;
 pub mod table;
 
+/// The Arrow version pinpipe's batches use (deltalake's, with its CSV and pretty-print parts when the
+/// lake is in).
+#[cfg(feature = "lake")]
+pub use deltalake::arrow;
 pub use error::{Error, Result};
 pub use table::Table;

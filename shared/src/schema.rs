@@ -9,6 +9,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
+use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::{CleanRow, GeoRow, PinRow, UserRow};
 use crate::{Error, Result, Table};
 
@@ -56,6 +57,133 @@ static USER: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("date_joined", timestamp_type(), true),
     ]))
 });
+
+static QUARANTINE: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let text = |name, nullable| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        text("table", false),
+        text("reason", false),
+        text("field", true),
+        Field::new("ind", DataType::Int64, true),
+        text("message", false),
+        text("raw_base64", false),
+        text("raw", true),
+        // where the record came from: which columns are set depends on `source`
+        text("source", false),
+        text("topic", true),
+        Field::new("partition", DataType::Int32, true),
+        Field::new("offset", DataType::Int64, true),
+        text("stream", true),
+        text("shard", true),
+        text("sequence_number", true),
+        text("request_id", true),
+        text("file_path", true),
+        Field::new("file_line", DataType::Int64, true),
+        Field::new("rejected_at", timestamp_type(), false),
+    ]))
+});
+
+/// The quarantine table's schema: every field of a spec §2 rejection.
+pub fn quarantine_schema() -> SchemaRef {
+    QUARANTINE.clone()
+}
+
+/// One batch of quarantine rows.
+pub fn quarantine_batch(records: &[QuarantineRecord]) -> Result<RecordBatch> {
+    let n = records.len();
+    let mut text: Vec<StringBuilder> = (0..13)
+        .map(|_| StringBuilder::with_capacity(n, n * 32))
+        .collect();
+    let mut ind = Int64Builder::with_capacity(n);
+    let mut partition = Int32Builder::with_capacity(n);
+    let mut offset = Int64Builder::with_capacity(n);
+    let mut file_line = Int64Builder::with_capacity(n);
+    let mut rejected_at = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    for r in records {
+        let (mut topic, mut stream, mut shard, mut sequence, mut request, mut path) =
+            (None, None, None, None, None, None);
+        let (mut part, mut off, mut line) = (None, None, None);
+        let source = match &r.source {
+            SourceRef::File { path: p, line: l } => {
+                path = Some(p.as_str());
+                line = i64::try_from(*l).ok();
+                "file"
+            }
+            SourceRef::Kafka {
+                topic: t,
+                partition: p,
+                offset: o,
+            } => {
+                (topic, part, off) = (Some(t.as_str()), Some(*p), Some(*o));
+                "kafka"
+            }
+            SourceRef::Kinesis {
+                stream: s,
+                shard: h,
+                sequence_number: q,
+            } => {
+                (stream, shard, sequence) = (Some(s.as_str()), Some(h.as_str()), Some(q.as_str()));
+                "kinesis"
+            }
+            SourceRef::Api { request_id } => {
+                request = Some(request_id.as_str());
+                "api"
+            }
+        };
+        let texts: [Option<&str>; 13] = [
+            Some(r.table.name()),
+            Some(r.reason),
+            r.field,
+            Some(&r.message),
+            Some(&r.raw_base64),
+            r.raw.as_deref(),
+            Some(source),
+            topic,
+            stream,
+            shard,
+            sequence,
+            request,
+            path,
+        ];
+        for (builder, value) in text.iter_mut().zip(texts) {
+            builder.append_option(value);
+        }
+        ind.append_option(r.ind);
+        partition.append_option(part);
+        offset.append_option(off);
+        file_line.append_option(line);
+        rejected_at.append_value(r.rejected_at.timestamp_micros());
+    }
+    let mut t = text
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let mut next = || t.next().expect("thirteen text builders");
+    let (table, reason, field, message, raw_base64, raw, source) =
+        (next(), next(), next(), next(), next(), next(), next());
+    let (topic, stream, shard, sequence, request, path) =
+        (next(), next(), next(), next(), next(), next());
+    let columns: Vec<ArrayRef> = vec![
+        table,
+        reason,
+        field,
+        Arc::new(ind.finish()),
+        message,
+        raw_base64,
+        raw,
+        source,
+        topic,
+        Arc::new(partition.finish()),
+        Arc::new(offset.finish()),
+        stream,
+        shard,
+        sequence,
+        request,
+        path,
+        Arc::new(file_line.finish()),
+        Arc::new(rejected_at.finish()),
+    ];
+    Ok(RecordBatch::try_new(quarantine_schema(), columns)?)
+}
 
 /// The §2 schema of a clean table.
 pub fn schema(table: Table) -> SchemaRef {

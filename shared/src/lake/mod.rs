@@ -1,0 +1,22 @@
+//! The lake (spec §4): Delta tables, the raw zone and the quarantine under one warehouse root — a
+//! local directory or `s3://bucket/prefix`.
+//!
+//! Exactly once: every append carries the source positions it reaches as Delta `txn` actions in the
+//! same commit ([`position`]); an append whose positions the table already holds writes nothing.
+
+mod ind_index;
+pub mod maintenance;
+pub mod position;
+mod raw_zone;
+#[cfg(feature = "sql")]
+pub mod sql;
+mod table;
+mod warehouse;
+
+/// The object store the lake reads and writes through.
+pub use deltalake::ObjectStore;
+pub use ind_index::{CatchUp, IndIndex};
+pub use position::{Position, SourceKey};
+pub use raw_zone::{RawObject, RawZone};
+pub use table::{Appended, Checkpoint, LakeTable};
+pub use warehouse::{TableId, Warehouse};

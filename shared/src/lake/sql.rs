@@ -1,0 +1,118 @@
+//! `pinpipe sql`: DataFusion over every table of a warehouse, under the names of spec §5 and the
+//! issue: `batch_pin`, `stream_geo`, `quarantine`, … (tables not written yet are simply absent).
+
+use std::io::Write;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, NaiveDate};
+use deltalake::datafusion::prelude::SessionContext;
+use serde_json::{Map, Number, Value};
+
+use super::table::LakeTable;
+use super::warehouse::{TableId, Warehouse};
+use crate::Result;
+use crate::record::format_timestamp;
+
+/// A DataFusion session with every existing table of the warehouse registered.
+pub async fn session(warehouse: &Warehouse) -> Result<(SessionContext, Vec<String>)> {
+    let ctx = SessionContext::new();
+    let mut names = Vec::new();
+    for id in TableId::ALL {
+        if let Some(table) = LakeTable::open_existing(warehouse, id).await? {
+            let delta = table.delta();
+            delta.update_datafusion_session(&ctx.state())?;
+            ctx.register_table(id.sql_name(), delta.table_provider().await?)?;
+            names.push(id.sql_name());
+        }
+    }
+    Ok((ctx, names))
+}
+
+/// Runs one query.
+pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// Writes rows as JSON lines with `pinpipe clean`'s value formats: RFC 3339 UTC timestamps,
+/// `YYYY-MM-DD` dates, lists as arrays, nulls as `null`.
+pub fn write_jsonl(batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
+    for batch in batches {
+        let schema = batch.schema();
+        for row in 0..batch.num_rows() {
+            let mut object = Map::new();
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                object.insert(field.name().clone(), json_value(column, row));
+            }
+            serde_json::to_writer(&mut *out, &object).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn json_value(array: &ArrayRef, row: usize) -> Value {
+    use arrow::datatypes::*;
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    macro_rules! int {
+        ($t:ty) => {
+            Value::from(array.as_primitive::<$t>().value(row))
+        };
+    }
+    match array.data_type() {
+        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => int!(Int8Type),
+        DataType::Int16 => int!(Int16Type),
+        DataType::Int32 => int!(Int32Type),
+        DataType::Int64 => int!(Int64Type),
+        DataType::UInt8 => int!(UInt8Type),
+        DataType::UInt16 => int!(UInt16Type),
+        DataType::UInt32 => int!(UInt32Type),
+        DataType::UInt64 => int!(UInt64Type),
+        DataType::Float32 => float(f64::from(array.as_primitive::<Float32Type>().value(row))),
+        DataType::Float64 => float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => Value::from(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Value::from(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Value::from(array.as_string_view().value(row)),
+        DataType::Date32 => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+                .map_or(Value::Null, |d| Value::from(d.to_string()))
+        }
+        DataType::Timestamp(unit, _) => {
+            let v = match unit {
+                TimeUnit::Second => {
+                    array.as_primitive::<TimestampSecondType>().value(row) * 1_000_000
+                }
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row) * 1_000
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row)
+                }
+                TimeUnit::Nanosecond => {
+                    array.as_primitive::<TimestampNanosecondType>().value(row) / 1_000
+                }
+            };
+            DateTime::from_timestamp_micros(v)
+                .map_or(Value::Null, |t| Value::from(format_timestamp(&t)))
+        }
+        DataType::List(_) => list(&array.as_list::<i32>().value(row)),
+        DataType::LargeList(_) => list(&array.as_list::<i64>().value(row)),
+        _ => {
+            let formatter =
+                arrow::util::display::ArrayFormatter::try_new(array.as_ref(), &Default::default());
+            formatter.map_or(Value::Null, |f| Value::from(f.value(row).to_string()))
+        }
+    }
+}
+
+fn float(f: f64) -> Value {
+    Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+fn list(values: &ArrayRef) -> Value {
+    Value::Array((0..values.len()).map(|i| json_value(values, i)).collect())
+}

@@ -1,0 +1,327 @@
+//! One Delta table of the lake: created on first use with its §2 schema, appended to exactly once
+//! per source position.
+
+use std::collections::HashMap;
+
+use arrow::record_batch::RecordBatch;
+use deltalake::kernel::engine::arrow_conversion::TryFromArrow;
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
+};
+use deltalake::kernel::{Action, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use tracing::debug;
+
+use super::position::{Position, SourceKey};
+use super::warehouse::{TableId, Warehouse};
+use crate::{Error, Result};
+
+/// delta-rs's own retries within one commit attempt (each steps over versions others committed).
+const MAX_COMMIT_RETRIES: usize = 10;
+/// Our attempts around those, with backoff: a busy table never fails an append for contention.
+const MAX_APPEND_ATTEMPTS: u32 = 30;
+
+/// Errors after which the append may be tried again: lost races and lost answers.
+fn is_retryable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Delta(
+            DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction)
+            } | DeltaTableError::VersionAlreadyExists(_)
+                | DeltaTableError::ObjectStore { .. }
+        )
+    )
+}
+
+/// Exponential backoff with full jitter: up to 20 ms × 2^attempt, capped at 2 s.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use rand::{Rng, SeedableRng};
+    let cap = (20_u64 << attempt.min(7)).min(2_000);
+    // seeded from the clock and the process: writers racing each other must not draw alike
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = u64::from(nanos) ^ (u64::from(std::process::id()) << 32);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    std::time::Duration::from_millis(rng.random_range(0..=cap))
+}
+
+/// Table properties every pinpipe table is created with.
+fn table_properties() -> HashMap<String, Option<String>> {
+    [
+        // a checkpoint every 100 commits keeps a snapshot load bounded on the stream path
+        ("delta.checkpointInterval", "100"),
+        // vacuum never removes files younger than a week (readers and retries in flight)
+        ("delta.deletedFileRetentionDuration", "interval 7 days"),
+        ("delta.logRetentionDuration", "interval 30 days"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Some(v.to_owned())))
+    .collect()
+}
+
+/// What an append did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The rows and positions are in the table at this version.
+    Committed {
+        version: u64,
+        rows: usize,
+        files: usize,
+    },
+    /// An attempt's answer was lost (a dropped connection, a lost race report) but its commit
+    /// landed: the positions are in the table, once, at a version no later than `by_version`.
+    Recovered {
+        by_version: u64,
+        rows: usize,
+        files: usize,
+    },
+    /// Every position was committed before (a redelivery): nothing was written.
+    AlreadyCommitted,
+    /// No rows and no positions: nothing to do.
+    Nothing,
+}
+
+/// A source position to record with an append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub source: SourceKey,
+    pub position: Position,
+}
+
+/// An open Delta table of the lake.
+#[derive(Debug)]
+pub struct LakeTable {
+    id: TableId,
+    table: DeltaTable,
+}
+
+impl LakeTable {
+    /// Opens the table if it exists.
+    pub async fn open_existing(warehouse: &Warehouse, id: TableId) -> Result<Option<Self>> {
+        let url = warehouse.url(&id.path())?;
+        if let Ok(dir) = url.to_file_path()
+            && !dir.is_dir()
+        {
+            return Ok(None);
+        }
+        let mut table = DeltaTableBuilder::from_url(url)?
+            .with_storage_options(warehouse.storage_options().clone())
+            .build()?;
+        match table.load().await {
+            Ok(()) => Ok(Some(LakeTable { id, table })),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens the table, creating it with its schema if it does not exist yet.
+    pub async fn open(warehouse: &Warehouse, id: TableId) -> Result<Self> {
+        let url = warehouse.url(&id.path())?;
+        if let Ok(dir) = url.to_file_path() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut table = DeltaTableBuilder::from_url(url)?
+            .with_storage_options(warehouse.storage_options().clone())
+            .build()?;
+        match table.load().await {
+            Ok(()) => {}
+            Err(DeltaTableError::NotATable(_)) => {
+                let schema = StructType::try_from_arrow(id.schema().as_ref())?;
+                let created = table
+                    .create()
+                    .with_table_name(id.sql_name())
+                    .with_columns(schema.fields().cloned())
+                    .with_configuration(table_properties())
+                    .with_commit_properties(
+                        CommitProperties::default().with_cleanup_expired_logs(Some(false)),
+                    )
+                    .with_save_mode(SaveMode::Ignore)
+                    .await;
+                table = match created {
+                    Ok(t) => t,
+                    // another writer created it first
+                    Err(DeltaTableError::VersionAlreadyExists(_)) => {
+                        let mut t = table;
+                        t.load().await?;
+                        t
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(LakeTable { id, table })
+    }
+
+    pub fn id(&self) -> TableId {
+        self.id
+    }
+
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// Takes the table state an operation (vacuum, optimize) returned.
+    pub(crate) fn replace(&mut self, table: DeltaTable) {
+        self.table = table;
+    }
+
+    /// The table version this handle has seen.
+    pub fn version(&self) -> u64 {
+        self.table.version().unwrap_or_default()
+    }
+
+    /// Reads the commits made since this handle last looked (only those: never the whole log).
+    pub async fn refresh(&mut self) -> Result<()> {
+        self.table.update_incremental(None).await?;
+        Ok(())
+    }
+
+    /// The position this table has committed for a source, if any.
+    pub async fn committed(&self, source: &SourceKey) -> Result<Option<Position>> {
+        let snapshot = self.table.snapshot()?;
+        let log_store = self.table.log_store();
+        let mut versions = Vec::new();
+        for app_id in Position::app_ids(source) {
+            versions.push(
+                snapshot
+                    .transaction_version(log_store.as_ref(), app_id)
+                    .await?,
+            );
+        }
+        Ok(Position::from_versions(source, &versions))
+    }
+
+    /// Appends `batches` together with the source positions they reach, in one commit. When the
+    /// table already holds every position (a redelivered batch), nothing is written. Positions
+    /// partly committed before are a caller error: filter the batch with [`LakeTable::committed`].
+    pub async fn append(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        checkpoints: &[Checkpoint],
+    ) -> Result<Appended> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 && checkpoints.is_empty() {
+            return Ok(Appended::Nothing);
+        }
+        let mut adds: Option<Vec<Action>> = None;
+        for attempt in 1..=MAX_APPEND_ATTEMPTS {
+            // see other writers' commits first: the position check needs them, and a commit
+            // attempt starting from a stale version would have to step over each one
+            self.refresh().await?;
+            match self.unseen(checkpoints).await? {
+                Unseen::All => {}
+                Unseen::None if attempt == 1 => return Ok(Appended::AlreadyCommitted),
+                // an earlier attempt of ours did commit (its answer was lost): done
+                Unseen::None => return Ok(self.appended_by_us(rows, adds.as_ref())),
+                Unseen::Some(source) => return Err(Error::PartlyCommitted(source.to_string())),
+            }
+            if adds.is_none() {
+                adds = Some(self.write_files(&batches).await?);
+                crate::failpoint::hit("after-data-files");
+            }
+            let files = adds.as_ref().map_or(0, Vec::len);
+            let actions = adds.clone().unwrap_or_default();
+            match self.commit(actions, checkpoints).await {
+                Ok(version) => {
+                    return Ok(Appended::Committed {
+                        version,
+                        rows,
+                        files,
+                    });
+                }
+                Err(e) if is_retryable(&e) && attempt < MAX_APPEND_ATTEMPTS => {
+                    // lost a race (or the answer): back off with jitter, then look again; the data
+                    // files are reused, and the positions tell whether the commit landed after all
+                    let pause = backoff(attempt);
+                    debug!(table = %self.id, attempt, error = %e, ?pause, "Append did not commit; retrying.");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// The answer for an append whose commit landed although its attempt reported an error.
+    fn appended_by_us(&self, rows: usize, adds: Option<&Vec<Action>>) -> Appended {
+        Appended::Recovered {
+            by_version: self.version(),
+            rows,
+            files: adds.map_or(0, Vec::len),
+        }
+    }
+
+    async fn unseen(&self, checkpoints: &[Checkpoint]) -> Result<Unseen> {
+        let mut seen = 0;
+        let mut first_seen = None;
+        for c in checkpoints {
+            let done = self
+                .committed(&c.source)
+                .await?
+                .is_some_and(|p| p >= c.position);
+            if done {
+                seen += 1;
+                first_seen.get_or_insert(c.source.clone());
+            }
+        }
+        Ok(match (seen, first_seen) {
+            (0, _) => Unseen::All,
+            (n, _) if n == checkpoints.len() => Unseen::None,
+            (_, Some(source)) => Unseen::Some(source),
+            (_, None) => Unseen::All,
+        })
+    }
+
+    /// Writes Parquet data files (with per-file statistics) and returns their add actions.
+    async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<Action>> {
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(Vec::new());
+        }
+        let mut writer = RecordBatchWriter::for_table(&self.table)?;
+        for batch in batches {
+            if batch.num_rows() > 0 {
+                writer.write(batch.clone()).await?;
+            }
+        }
+        Ok(writer.flush().await?.into_iter().map(Action::Add).collect())
+    }
+
+    /// Commits add actions with the positions' txn actions. Hot path: may write a checkpoint at
+    /// the table's interval, never lists or cleans up the log.
+    async fn commit(&mut self, adds: Vec<Action>, checkpoints: &[Checkpoint]) -> Result<u64> {
+        let txns = checkpoints
+            .iter()
+            .flat_map(|c| c.position.to_txns(&c.source))
+            .map(|(app_id, version)| Transaction::new(app_id, version))
+            .collect();
+        let properties = CommitProperties::default()
+            .with_application_transactions(txns)
+            .with_max_retries(MAX_COMMIT_RETRIES)
+            .with_cleanup_expired_logs(Some(false));
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let snapshot = self.table.snapshot()?;
+        let committed = CommitBuilder::from(properties)
+            .with_actions(adds)
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await?;
+        let version = committed.version();
+        self.table.update_incremental(Some(version)).await?;
+        Ok(version)
+    }
+}
+
+enum Unseen {
+    All,
+    None,
+    Some(SourceKey),
+}

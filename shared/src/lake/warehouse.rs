@@ -1,0 +1,129 @@
+//! The warehouse root (a local directory or `s3://bucket/prefix`) and the spec §4 layout under it.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use arrow::datatypes::SchemaRef;
+use deltalake::ObjectStore;
+use deltalake::logstore::{StorageConfig, logstore_for};
+use std::sync::Arc;
+use url::Url;
+
+use crate::config::AwsConfig;
+use crate::{Error, Result, Table};
+
+/// A table of the lake, by its place in the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TableId {
+    /// `tables/batch/<table>`: cleaned by the daily run from the raw zone.
+    Batch(Table),
+    /// `tables/stream/<table>`: cleaned by the Kinesis consumer.
+    Stream(Table),
+    /// `tables/quarantine`: rejections of every path.
+    Quarantine,
+}
+
+impl TableId {
+    pub const ALL: [TableId; 7] = [
+        TableId::Batch(Table::Pin),
+        TableId::Batch(Table::Geo),
+        TableId::Batch(Table::User),
+        TableId::Stream(Table::Pin),
+        TableId::Stream(Table::Geo),
+        TableId::Stream(Table::User),
+        TableId::Quarantine,
+    ];
+
+    /// The path under the warehouse root.
+    pub fn path(self) -> String {
+        match self {
+            TableId::Batch(t) => format!("tables/batch/{t}"),
+            TableId::Stream(t) => format!("tables/stream/{t}"),
+            TableId::Quarantine => "tables/quarantine".to_owned(),
+        }
+    }
+
+    /// The name SQL sees: `batch_pin`, `stream_geo`, `quarantine`.
+    pub fn sql_name(self) -> String {
+        match self {
+            TableId::Batch(t) => format!("batch_{t}"),
+            TableId::Stream(t) => format!("stream_{t}"),
+            TableId::Quarantine => "quarantine".to_owned(),
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            TableId::Batch(t) | TableId::Stream(t) => crate::schema::schema(t),
+            TableId::Quarantine => crate::schema::quarantine_schema(),
+        }
+    }
+}
+
+impl fmt::Display for TableId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path())
+    }
+}
+
+/// The lake's root and the options to reach it.
+#[derive(Clone, Debug)]
+pub struct Warehouse {
+    root: Url,
+    options: HashMap<String, String>,
+}
+
+impl Warehouse {
+    /// A warehouse at `uri`: `s3://bucket/prefix`, a `file://` URL or a local path (created if
+    /// missing). S3 endpoint and credentials come from `aws`.
+    pub fn open(uri: &str, aws: &AwsConfig) -> Result<Self> {
+        deltalake::aws::register_handlers(None);
+        let mut root = if uri.contains("://") {
+            Url::parse(uri).map_err(|e| Error::Warehouse(format!("{uri}: {e}")))?
+        } else {
+            std::fs::create_dir_all(uri)?;
+            let path = std::fs::canonicalize(uri)?;
+            Url::from_directory_path(&path)
+                .map_err(|()| Error::Warehouse(format!("{uri}: not an absolute directory")))?
+        };
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        let options = match root.scheme() {
+            "s3" | "s3a" => aws.storage_options(),
+            "file" => HashMap::new(),
+            other => {
+                return Err(Error::Warehouse(format!(
+                    "{uri}: unsupported scheme {other}"
+                )));
+            }
+        };
+        Ok(Warehouse { root, options })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.options
+    }
+
+    /// The URL of something under the root (a table, a raw-zone prefix).
+    pub fn url(&self, path: &str) -> Result<Url> {
+        let mut url = self
+            .root
+            .join(path)
+            .map_err(|e| Error::Warehouse(format!("{path}: {e}")))?;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        Ok(url)
+    }
+
+    /// An object store rooted at `path` under the warehouse root.
+    pub fn object_store(&self, path: &str) -> Result<Arc<dyn ObjectStore>> {
+        let config = StorageConfig::parse_options(self.options.clone())?;
+        Ok(logstore_for(&self.url(path)?, config)?.object_store(None))
+    }
+}

@@ -1,0 +1,499 @@
+//! The lake on a local path and on a real S3-compatible server (moto): appends land once, survive
+//! concurrent writer processes and a writer stopped mid-commit, and an independent reader (delta-rs's
+//! Python package) sees the same rows.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use pinpipe::Table;
+use pinpipe::cleaner::{Outcome, TableCleaner};
+use pinpipe::lake::{
+    Appended, Checkpoint, LakeTable, Position, SourceKey, TableId, Warehouse, maintenance, sql,
+};
+use pinpipe::quarantine::{QuarantineRecord, SourceRef};
+use pinpipe::record::CleanRow;
+use pinpipe_tests::{Moto, TempDir, lines};
+use serde_json::Value;
+
+/// A fresh warehouse on each backend: (label, URI, warehouse, moto endpoint for S3).
+fn backends(label: &str) -> Vec<(String, TempDir, Warehouse, Option<String>)> {
+    let local = TempDir::new(label);
+    let local_uri = local.path().join("warehouse");
+    let local_wh = Warehouse::open(local_uri.to_str().unwrap(), &Default::default()).unwrap();
+    let moto = Moto::get();
+    let bucket = moto.bucket(label);
+    let s3_wh = Warehouse::open(&format!("s3://{bucket}/lake"), &moto.aws()).unwrap();
+    vec![
+        ("local".to_owned(), local, local_wh, None),
+        (
+            "s3".to_owned(),
+            TempDir::new(label),
+            s3_wh,
+            Some(moto.endpoint().to_owned()),
+        ),
+    ]
+}
+
+/// The real pin rows, cleaned and de-duplicated.
+fn real_pins() -> Vec<CleanRow<'static>> {
+    let mut cleaner = TableCleaner::new(Table::Pin);
+    lines("source-rows/pin.jsonl")
+        .iter()
+        .filter_map(|l| match cleaner.push(l.as_bytes()) {
+            Outcome::Clean(c) => Some(c.row.into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kafka(topic: &str, offset: i64) -> Checkpoint {
+    Checkpoint {
+        source: SourceKey::Kafka {
+            topic: topic.to_owned(),
+            partition: 0,
+        },
+        position: Position::Offset(offset),
+    }
+}
+
+async fn count(warehouse: &Warehouse, table: &str) -> i64 {
+    let (ctx, _) = sql::session(warehouse).await.unwrap();
+    let batches = sql::query(&ctx, &format!("SELECT count(*) AS n FROM {table}"))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    sql::write_jsonl(&batches, &mut out).unwrap();
+    serde_json::from_slice::<Value>(&out).unwrap()["n"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Rows as the independent reader sees them, after its protocol line.
+fn read_independently(
+    warehouse: &Warehouse,
+    id: TableId,
+    endpoint: &Option<String>,
+) -> (Value, Vec<Value>) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("read_delta.py");
+    let uri = warehouse.url(&id.path()).unwrap().to_string();
+    let mut command = Command::new("python3");
+    command.arg(script).arg(uri.trim_end_matches('/'));
+    if let Some(endpoint) = endpoint {
+        command.arg(endpoint);
+    }
+    let out = command
+        .output()
+        .expect("python3 with deltalake (installed by .ci/run)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap());
+    let protocol = lines.next().unwrap();
+    (protocol, lines.collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_rows_append_read_back_and_an_independent_reader_sees_the_same() {
+    let pins = real_pins();
+    for (backend, _dir, warehouse, endpoint) in backends("readback") {
+        let mut table = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
+            .await
+            .unwrap();
+        let batch = pinpipe::schema::to_record_batch(Table::Pin, &pins).unwrap();
+        let appended = table
+            .append(vec![batch], &[kafka("t.pin", 2261)])
+            .await
+            .unwrap();
+        assert!(
+            matches!(appended, Appended::Committed { rows: 2019, .. }),
+            "{backend}: {appended:?}"
+        );
+        assert_eq!(count(&warehouse, "batch_pin").await, 2019, "{backend}");
+
+        // every add carries statistics; the protocol stays reader 1 / writer 2
+        let snapshot = table.delta().snapshot().unwrap();
+        assert_eq!(snapshot.protocol().min_reader_version(), 1, "{backend}");
+        assert_eq!(snapshot.protocol().min_writer_version(), 2, "{backend}");
+        for add in snapshot.log_data() {
+            assert!(
+                add.num_records().is_some(),
+                "{backend}: an add without stats"
+            );
+        }
+
+        let (protocol, rows) =
+            read_independently(&warehouse, TableId::Batch(Table::Pin), &endpoint);
+        assert_eq!(protocol["min_reader_version"], 1);
+        assert_eq!(rows.len(), 2019, "{backend}");
+        let mut ours: Vec<Value> = pins
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        ours.sort_by_key(|r| r["ind"].as_i64());
+        assert_eq!(
+            rows, ours,
+            "{backend}: the independent reader sees other rows"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_input_twice_lands_once() {
+    let pins = real_pins();
+    for (backend, _dir, warehouse, _) in backends("twice") {
+        let mut table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+            .await
+            .unwrap();
+        let batch = pinpipe::schema::to_record_batch(Table::Pin, &pins[..100]).unwrap();
+        let first = table
+            .append(vec![batch.clone()], &[kafka("t.pin", 99)])
+            .await
+            .unwrap();
+        assert!(
+            matches!(first, Appended::Committed { rows: 100, .. }),
+            "{backend}"
+        );
+        let version = table.version();
+
+        // the same batch again, through a fresh handle as a restarted process would
+        let mut again = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.committed(&kafka("t.pin", 0).source).await.unwrap(),
+            Some(Position::Offset(99))
+        );
+        assert_eq!(
+            again
+                .append(vec![batch], &[kafka("t.pin", 99)])
+                .await
+                .unwrap(),
+            Appended::AlreadyCommitted
+        );
+        assert_eq!(again.version(), version, "{backend}: nothing was committed");
+        assert_eq!(count(&warehouse, "stream_pin").await, 100, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_sequence_numbers_commit_exactly_once() {
+    let pins = real_pins();
+    let (_, _dir, warehouse, _) = backends("kinesis").remove(0);
+    let mut table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+        .await
+        .unwrap();
+    let shard = SourceKey::Kinesis {
+        stream: "streaming-x-pin".into(),
+        shard: "shardId-000000000000".into(),
+    };
+    let seq = "49590338271490256608559692538361571095921575989136588898";
+    let at = |s: &str| Checkpoint {
+        source: shard.clone(),
+        position: Position::sequence(s).unwrap(),
+    };
+    let batch = pinpipe::schema::to_record_batch(Table::Pin, &pins[..10]).unwrap();
+    table.append(vec![batch.clone()], &[at(seq)]).await.unwrap();
+    assert_eq!(
+        table.committed(&shard).await.unwrap(),
+        Position::sequence(seq)
+    );
+    assert_eq!(
+        table.append(vec![batch.clone()], &[at(seq)]).await.unwrap(),
+        Appended::AlreadyCommitted
+    );
+    let earlier = "49590338271490256608559692538361571095921575989136588897";
+    assert_eq!(
+        table
+            .append(vec![batch.clone()], &[at(earlier)])
+            .await
+            .unwrap(),
+        Appended::AlreadyCommitted
+    );
+    let later = "49590338271490256608559692538361571095921575989136588899";
+    assert!(matches!(
+        table.append(vec![batch], &[at(later)]).await.unwrap(),
+        Appended::Committed { .. }
+    ));
+    assert_eq!(count(&warehouse, "stream_pin").await, 20);
+}
+
+fn writer(
+    warehouse: &str,
+    id: u32,
+    appends: u32,
+    env: &[(&'static str, String)],
+    failpoint: Option<&str>,
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lake_writer"));
+    command.args([
+        "--warehouse",
+        warehouse,
+        "--writer",
+        &id.to_string(),
+        "--appends",
+        &appends.to_string(),
+    ]);
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    if let Some(point) = failpoint {
+        command.env("PINPIPE_FAILPOINT", point);
+    }
+    command
+}
+
+fn warehouse_uri(warehouse: &Warehouse) -> String {
+    warehouse.root().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_writer_processes_land_all_400_commits() {
+    for (backend, _dir, warehouse, endpoint) in backends("concurrent") {
+        let env = if endpoint.is_some() {
+            Moto::get().env()
+        } else {
+            Vec::new()
+        };
+        // create the table first so the writers race on appends, not on creation
+        LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+            .await
+            .unwrap();
+        let uri = warehouse_uri(&warehouse);
+        let children: Vec<_> = (0..8)
+            .map(|id| {
+                writer(&uri, id, 50, &env, None)
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let (mut versions, mut recovered) = (BTreeSet::new(), 0);
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{backend}: a writer failed");
+            for line in std::str::from_utf8(&out.stdout).unwrap().lines() {
+                match line.split_once(' ') {
+                    Some(("committed", v)) => assert!(
+                        versions.insert(v.parse::<u64>().unwrap()),
+                        "{backend}: {v} twice"
+                    ),
+                    Some(("recovered", _)) => recovered += 1,
+                    _ => panic!("{backend}: an append did not commit: {line}"),
+                }
+            }
+        }
+        assert_eq!(
+            versions.len() + recovered,
+            400,
+            "{backend}: every append committed"
+        );
+        let table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+            .await
+            .unwrap();
+        assert_eq!(table.version(), 400);
+        assert_eq!(
+            count(&warehouse, "stream_pin").await,
+            8 * 50 * 10,
+            "{backend}"
+        );
+        let (ctx, _) = sql::session(&warehouse).await.unwrap();
+        let distinct = sql::query(&ctx, "SELECT count(DISTINCT ind) AS n FROM stream_pin")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        sql::write_jsonl(&distinct, &mut out).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out).unwrap()["n"],
+            4000,
+            "{backend}: every row present once"
+        );
+        for id in 0..8 {
+            let source = SourceKey::Kafka {
+                topic: format!("writer-{id}"),
+                partition: 0,
+            };
+            assert_eq!(
+                table.committed(&source).await.unwrap(),
+                Some(Position::Offset(49)),
+                "{backend}"
+            );
+        }
+        let (_, rows) = read_independently(&warehouse, TableId::Stream(Table::Pin), &endpoint);
+        assert_eq!(
+            rows.len(),
+            4000,
+            "{backend}: the log is valid for another reader"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_stopped_before_its_commit_leaves_nothing_visible_and_vacuum_removes_its_files() {
+    for (backend, _dir, warehouse, endpoint) in backends("failpoint") {
+        let env = if endpoint.is_some() {
+            Moto::get().env()
+        } else {
+            Vec::new()
+        };
+        let uri = warehouse_uri(&warehouse);
+        let stopped = writer(&uri, 1, 1, &env, Some("after-data-files"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            stopped.status.code(),
+            Some(pinpipe::failpoint::EXIT_CODE),
+            "{backend}"
+        );
+        let mut table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&warehouse, "stream_pin").await,
+            0,
+            "{backend}: no rows visible"
+        );
+        let store = warehouse
+            .object_store(&TableId::Stream(Table::Pin).path())
+            .unwrap();
+        let orphans = parquet_files(&store).await;
+        assert!(
+            !orphans.is_empty(),
+            "{backend}: the stopped writer had written data files"
+        );
+
+        let retry = writer(&uri, 1, 1, &env, None).output().unwrap();
+        assert_eq!(
+            String::from_utf8(retry.stdout).unwrap().trim(),
+            "committed 1",
+            "{backend}"
+        );
+        let again = writer(&uri, 1, 1, &env, None).output().unwrap();
+        assert_eq!(
+            String::from_utf8(again.stdout).unwrap().trim(),
+            "already",
+            "{backend}"
+        );
+        assert_eq!(
+            count(&warehouse, "stream_pin").await,
+            10,
+            "{backend}: the retry committed once"
+        );
+
+        table.refresh().await.unwrap();
+        let now = chrono::Utc::now();
+        let early = maintenance::vacuum(&mut table, chrono::Duration::days(7), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            early.files_deleted, 0,
+            "{backend}: nothing younger than the retention goes"
+        );
+        let later = now + chrono::Duration::days(8);
+        let swept = maintenance::vacuum(&mut table, chrono::Duration::days(7), later)
+            .await
+            .unwrap();
+        assert_eq!(swept.files_deleted, orphans.len(), "{backend}");
+        let left = parquet_files(&store).await;
+        assert!(
+            orphans.iter().all(|o| !left.contains(o)),
+            "{backend}: orphans removed"
+        );
+        assert_eq!(left.len(), 1, "{backend}: the committed file stays");
+        assert_eq!(count(&warehouse, "stream_pin").await, 10, "{backend}");
+    }
+}
+
+async fn parquet_files(store: &std::sync::Arc<dyn pinpipe::lake::ObjectStore>) -> BTreeSet<String> {
+    use futures::TryStreamExt;
+    store
+        .list(None)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .filter(|p| p.ends_with(".parquet") && !p.starts_with("_delta_log"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_rows_carry_every_field_of_a_rejection() {
+    let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let raw =
+        b"{\"ind\": 5, \"latitude\": 99, \"longitude\": 0, \"timestamp\": \"2020-01-01 00:00:00\"}";
+    let rejection = pinpipe::record::clean(Table::Geo, raw).unwrap_err();
+    let sources = [
+        SourceRef::Kafka {
+            topic: "t.geo".into(),
+            partition: 3,
+            offset: 17,
+        },
+        SourceRef::Kinesis {
+            stream: "streaming-t-geo".into(),
+            shard: "shardId-1".into(),
+            sequence_number: "4959".into(),
+        },
+        SourceRef::Api {
+            request_id: "req-1".into(),
+        },
+        SourceRef::File {
+            path: "geo.jsonl".into(),
+            line: 9,
+        },
+    ];
+    let records: Vec<QuarantineRecord> = sources
+        .into_iter()
+        .map(|s| QuarantineRecord::new(rejection.clone(), raw, s, at))
+        .collect();
+    for (backend, _dir, warehouse, endpoint) in backends("quarantine") {
+        let mut table = LakeTable::open(&warehouse, TableId::Quarantine)
+            .await
+            .unwrap();
+        let batch = pinpipe::schema::quarantine_batch(&records).unwrap();
+        table
+            .append(vec![batch], &[kafka("t.geo", 17)])
+            .await
+            .unwrap();
+        let (_, rows) = read_independently(&warehouse, TableId::Quarantine, &endpoint);
+        assert_eq!(rows.len(), 4, "{backend}");
+        let by_source = |s: &str| rows.iter().find(|r| r["source"] == s).unwrap().clone();
+        for row in &rows {
+            assert_eq!(row["table"], "geo");
+            assert_eq!(row["reason"], "out_of_range");
+            assert_eq!(row["field"], "latitude");
+            assert_eq!(row["ind"], 5);
+            assert!(row["message"].as_str().unwrap().contains("latitude"));
+            assert_eq!(row["raw"].as_str().unwrap().as_bytes(), raw);
+            assert!(row["raw_base64"].as_str().unwrap().len() > 40);
+            assert!(
+                row["rejected_at"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("2023-11-14T22:13:20")
+            );
+        }
+        let k = by_source("kafka");
+        assert_eq!(
+            (&k["topic"], &k["partition"], &k["offset"]),
+            (&Value::from("t.geo"), &Value::from(3), &Value::from(17))
+        );
+        let s = by_source("kinesis");
+        assert_eq!(
+            (&s["stream"], &s["shard"], &s["sequence_number"]),
+            (
+                &Value::from("streaming-t-geo"),
+                &Value::from("shardId-1"),
+                &Value::from("4959")
+            )
+        );
+        assert_eq!(by_source("api")["request_id"], "req-1");
+        let f = by_source("file");
+        assert_eq!(
+            (&f["file_path"], &f["file_line"]),
+            (&Value::from("geo.jsonl"), &Value::from(9))
+        );
+    }
+}
