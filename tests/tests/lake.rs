@@ -497,3 +497,209 @@ async fn quarantine_rows_carry_every_field_of_a_rejection() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_posted_inds_are_dropped_before_appending_and_the_index_catches_up_on_new_commits_only()
+{
+    let pins = real_pins();
+    for (backend, _dir, warehouse, _) in backends("reposts") {
+        let mut table = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
+            .await
+            .unwrap();
+        let mut index = pinpipe::lake::IndIndex::new();
+        let cold = index.catch_up(&table).await.unwrap();
+        assert_eq!((cold.files, index.len()), (0, 0), "{backend}");
+
+        // first 100 posts
+        let (new, dropped) = index.without_reposts(pins[..100].to_vec());
+        assert_eq!((new.len(), dropped), (100, 0));
+        let batch = pinpipe::schema::to_record_batch(Table::Pin, &new).unwrap();
+        let Appended::Committed { version, .. } = table
+            .append(vec![batch], &[kafka("t.pin", 0)])
+            .await
+            .unwrap()
+        else {
+            panic!("{backend}: not committed");
+        };
+        index.committed(version, new.iter().map(CleanRow::ind));
+        assert_eq!(index.len(), 100, "{backend}");
+
+        // posts 50..150 again, plus a re-send inside the batch: only 100..150 are new
+        let mut again = pins[50..150].to_vec();
+        again.push(pins[120].clone());
+        let (new, dropped) = index.without_reposts(again);
+        assert_eq!((new.len(), dropped), (50, 51), "{backend}");
+        assert!(new.iter().all(|r| pins[100..150].contains(r)));
+
+        // another writer appends; a warm index reads that commit's one file, not the table
+        let mut other = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
+            .await
+            .unwrap();
+        let batch = pinpipe::schema::to_record_batch(Table::Pin, &new).unwrap();
+        other
+            .append(vec![batch], &[kafka("t.pin", 1)])
+            .await
+            .unwrap();
+        table.refresh().await.unwrap();
+        let warm = index.catch_up(&table).await.unwrap();
+        assert_eq!((warm.commits, warm.files), (1, 1), "{backend}");
+        assert_eq!(index.len(), 150, "{backend}");
+        let mut fresh = pinpipe::lake::IndIndex::new();
+        let cold = fresh.catch_up(&table).await.unwrap();
+        assert_eq!(
+            (cold.files, fresh.len()),
+            (2, 150),
+            "{backend}: a cold index reads every file"
+        );
+        assert_eq!(count(&warehouse, "batch_pin").await, 150, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_raw_batch_rewrites_the_same_object_with_the_same_bytes() {
+    let records: Vec<String> = lines("source-rows/geo.jsonl").into_iter().take(5).collect();
+    for (backend, _dir, warehouse, _) in backends("raw") {
+        let zone = pinpipe::lake::RawZone::new(&warehouse).unwrap();
+        let topic = "12471ce1b695.geo";
+        let key = zone
+            .put_batch(topic, 1, 40, records.iter().map(|r| r.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(
+            key,
+            "topics/12471ce1b695.geo/partition=1/12471ce1b695.geo+1+0000000040.json"
+        );
+        let first = zone.get(&key).await.unwrap();
+        let again = zone
+            .put_batch(topic, 1, 40, records.iter().map(|r| r.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(again, key);
+        assert_eq!(zone.get(&key).await.unwrap(), first, "{backend}");
+        assert_eq!(
+            first,
+            format!("{}\n", records.join("\n")).into_bytes(),
+            "{backend}: one record per line, as received"
+        );
+        zone.put_batch(topic, 0, 7, [records[0].as_bytes()])
+            .await
+            .unwrap();
+        zone.put_batch(topic, 1, 3, [records[1].as_bytes()])
+            .await
+            .unwrap();
+        zone.put_batch("other.geo", 0, 0, [records[2].as_bytes()])
+            .await
+            .unwrap();
+        let listed: Vec<(i32, i64)> = zone
+            .list(topic)
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| (o.partition, o.first_offset))
+            .collect();
+        assert_eq!(listed, [(0, 7), (1, 3), (1, 40)], "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_compacts_small_files_and_a_checkpoint_keeps_every_row() {
+    let pins = real_pins();
+    let (_, _dir, warehouse, _) = backends("optimize").remove(0);
+    let mut table = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
+        .await
+        .unwrap();
+    for (i, chunk) in pins.chunks(200).enumerate() {
+        let batch = pinpipe::schema::to_record_batch(Table::Pin, chunk).unwrap();
+        table
+            .append(vec![batch], &[kafka("t.pin", i as i64)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(table.delta().snapshot().unwrap().log_data().num_files(), 11);
+    let removed = maintenance::optimize(&mut table).await.unwrap();
+    assert_eq!(removed, 11);
+    assert_eq!(table.delta().snapshot().unwrap().log_data().num_files(), 1);
+    maintenance::checkpoint(&table).await.unwrap();
+    let reopened = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened.committed(&kafka("t.pin", 0).source).await.unwrap(),
+        Some(Position::Offset(10))
+    );
+    assert_eq!(count(&warehouse, "batch_pin").await, 2019);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinpipe_sql_answers_in_table_jsonl_and_csv() {
+    let pins = real_pins();
+    let dir = TempDir::new("sql");
+    let root = dir.path().join("warehouse");
+    let warehouse = Warehouse::open(root.to_str().unwrap(), &Default::default()).unwrap();
+    let mut table = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
+        .await
+        .unwrap();
+    let batch = pinpipe::schema::to_record_batch(Table::Pin, &pins).unwrap();
+    table.append(vec![batch], &[]).await.unwrap();
+    let geo_rows: Vec<CleanRow<'static>> = lines("source-rows/geo.jsonl")[..3]
+        .iter()
+        .map(|l| {
+            pinpipe::record::clean(Table::Geo, l.as_bytes())
+                .unwrap()
+                .row
+                .into_owned()
+        })
+        .collect();
+    let mut geo = LakeTable::open(&warehouse, TableId::Batch(Table::Geo))
+        .await
+        .unwrap();
+    geo.append(
+        vec![pinpipe::schema::to_record_batch(Table::Geo, &geo_rows).unwrap()],
+        &[],
+    )
+    .await
+    .unwrap();
+
+    let uri = root.to_str().unwrap().to_owned();
+    let run = |format: &'static str, query: &'static str| {
+        let uri = uri.clone();
+        std::thread::spawn(move || {
+            pinpipe_tests::pinpipe(
+                &["sql", "--warehouse", &uri, "--format", format, query],
+                b"",
+            )
+        })
+        .join()
+        .unwrap()
+    };
+    let out = run(
+        "jsonl",
+        "SELECT ind, follower_count, save_location FROM batch_pin WHERE ind = 2863",
+    );
+    assert!(out.success, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"ind\":2863,\"follower_count\":124000,\"save_location\":\"/data/diy-and-crafts\"}\n"
+    );
+    let out = run("jsonl", "SELECT * FROM batch_geo WHERE ind = 7528");
+    let row: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        row,
+        serde_json::json!({"ind": 7528, "country": "Albania", "coordinates": [-89.9787, -173.293], "timestamp": "2020-08-28T03:52:47Z"})
+    );
+    let out = run("csv", "SELECT count(*) AS n FROM batch_pin");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "n\n2019\n");
+    let out = run("table", "SELECT count(*) AS n FROM batch_pin");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("| n    |") && text.contains("| 2019 |"),
+        "{text}"
+    );
+    let out = run("table", "SELECT * FROM stream_pin");
+    assert!(!out.success, "tables never written are absent");
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("stream_pin")
+    );
+}

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use super::table::LakeTable;
 use crate::Result;
+use crate::record::CleanRow;
 
 /// The `ind`s of one table as of `version`.
 #[derive(Debug, Default)]
@@ -101,6 +102,20 @@ impl IndIndex {
         }
         self.version = Some(current);
         Ok(cost)
+    }
+
+    /// Splits rows into those whose `ind` is new (kept in arrival order, first arrival of an `ind`
+    /// within the rows wins) and the number of re-posts dropped. This is the batch path's anti-join
+    /// on `ind` and the stream path's re-post check: a hash probe per row, whatever the table's size.
+    pub fn without_reposts<'a>(&self, rows: Vec<CleanRow<'a>>) -> (Vec<CleanRow<'a>>, usize) {
+        let mut seen = HashSet::new();
+        let before = rows.len();
+        let kept: Vec<CleanRow<'a>> = rows
+            .into_iter()
+            .filter(|r| !self.inds.contains(&r.ind()) && seen.insert(r.ind()))
+            .collect();
+        let dropped = before - kept.len();
+        (kept, dropped)
     }
 
     /// Records `inds` just committed at `version` by this process (no need to read them back), when

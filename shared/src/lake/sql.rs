@@ -7,7 +7,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate};
 use deltalake::datafusion::prelude::SessionContext;
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 use super::table::LakeTable;
 use super::warehouse::{TableId, Warehouse};
@@ -40,15 +40,31 @@ pub fn write_jsonl(batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
     for batch in batches {
         let schema = batch.schema();
         for row in 0..batch.num_rows() {
-            let mut object = Map::new();
-            for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                object.insert(field.name().clone(), json_value(column, row));
-            }
-            serde_json::to_writer(&mut *out, &object).map_err(std::io::Error::from)?;
+            let object: Vec<(&str, Value)> = schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(field, column)| (field.name().as_str(), json_value(column, row)))
+                .collect();
+            serde_json::to_writer(&mut *out, &InOrder(&object)).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
     }
     Ok(())
+}
+
+/// A JSON object whose keys keep the columns' order.
+struct InOrder<'a>(&'a [(&'a str, Value)]);
+
+impl serde::Serialize for InOrder<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 fn json_value(array: &ArrayRef, row: usize) -> Value {
