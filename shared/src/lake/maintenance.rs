@@ -70,3 +70,17 @@ pub async fn optimize(table: &mut LakeTable) -> Result<u64> {
     table.replace(delta);
     Ok(metrics.num_files_removed)
 }
+
+/// Sets how many commits apart the writers write checkpoints (`delta.checkpointInterval`).
+pub async fn set_checkpoint_interval(table: &mut LakeTable, commits: u64) -> Result<()> {
+    let properties = [("delta.checkpointInterval".to_owned(), commits.to_string())].into();
+    let delta = table
+        .delta()
+        .clone()
+        .set_tbl_properties()
+        .with_properties(properties)
+        .with_commit_properties(CommitProperties::default().with_cleanup_expired_logs(Some(false)))
+        .await?;
+    table.replace(delta);
+    Ok(())
+}
