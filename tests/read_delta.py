@@ -6,6 +6,7 @@ binding, from PyPI), not our code.
 Prints the table's protocol and its rows as JSON lines sorted by `ind` (timestamps as ISO text).
 """
 import json
+import os
 import sys
 
 from deltalake import DeltaTable
@@ -25,3 +26,7 @@ rows = table.to_pyarrow_table().to_pylist()
 rows.sort(key=lambda r: (r.get("ind") is None, r.get("ind"), r.get("rejected_at") and r["rejected_at"].isoformat()))
 for row in rows:
     print(json.dumps(row, default=lambda v: v.isoformat(), ensure_ascii=False))
+sys.stdout.flush()
+# Skip interpreter teardown: delta-rs's runtime threads can abort the process there ("terminate
+# called without an active exception") after all the work is done and printed.
+os._exit(0)

@@ -14,16 +14,31 @@ use super::warehouse::{TableId, Warehouse};
 use crate::Result;
 use crate::record::format_timestamp;
 
-/// A DataFusion session with every existing table of the warehouse registered.
+/// The insight tables of spec §5, each at `tables/analytics/<name>`.
+pub const INSIGHTS: [&str; 9] = [
+    "popular_category_by_country",
+    "posts_per_category_by_year",
+    "top_user_by_country",
+    "top_user_overall",
+    "popular_category_by_age_group",
+    "median_followers_by_age_group",
+    "users_joined_by_year",
+    "median_followers_by_join_year",
+    "median_followers_by_age_group_and_join_year",
+];
+
+/// A DataFusion session with every existing table of the warehouse registered: the cleaned tables,
+/// the quarantine and the insights. Returns the registered names.
 pub async fn session(warehouse: &Warehouse) -> Result<(SessionContext, Vec<String>)> {
     let ctx = SessionContext::new();
     let mut names = Vec::new();
-    for id in TableId::ALL {
-        if let Some(table) = LakeTable::open_existing(warehouse, id).await? {
-            let delta = table.delta();
+    let tables = TableId::ALL.map(|id| (id.sql_name(), id.path()));
+    let insights = INSIGHTS.map(|name| (name.to_owned(), format!("tables/analytics/{name}")));
+    for (name, path) in tables.into_iter().chain(insights) {
+        if let Some(delta) = LakeTable::load_existing(warehouse, &path).await? {
             delta.update_datafusion_session(&ctx.state())?;
-            ctx.register_table(id.sql_name(), delta.table_provider().await?)?;
-            names.push(id.sql_name());
+            ctx.register_table(name.as_str(), delta.table_provider().await?)?;
+            names.push(name);
         }
     }
     Ok((ctx, names))

@@ -103,7 +103,16 @@ pub struct LakeTable {
 impl LakeTable {
     /// Opens the table if it exists.
     pub async fn open_existing(warehouse: &Warehouse, id: TableId) -> Result<Option<Self>> {
-        let url = warehouse.url(&id.path())?;
+        let table = Self::load_existing(warehouse, &id.path()).await?;
+        Ok(table.map(|table| LakeTable { id, table }))
+    }
+
+    /// Loads the Delta table at `path` under the warehouse, if there is one.
+    pub(crate) async fn load_existing(
+        warehouse: &Warehouse,
+        path: &str,
+    ) -> Result<Option<DeltaTable>> {
+        let url = warehouse.url(path)?;
         if let Ok(dir) = url.to_file_path()
             && !dir.is_dir()
         {
@@ -113,7 +122,7 @@ impl LakeTable {
             .with_storage_options(warehouse.storage_options().clone())
             .build()?;
         match table.load().await {
-            Ok(()) => Ok(Some(LakeTable { id, table })),
+            Ok(()) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
