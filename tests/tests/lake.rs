@@ -145,7 +145,7 @@ async fn real_rows_append_read_back_and_an_independent_reader_sees_the_same() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_input_twice_lands_once() {
     let pins = real_pins();
-    for (backend, _dir, warehouse, _) in backends("twice") {
+    for (backend, _dir, warehouse, endpoint) in backends("twice") {
         let mut table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
             .await
             .unwrap();
@@ -177,6 +177,12 @@ async fn the_same_input_twice_lands_once() {
         );
         assert_eq!(again.version(), version, "{backend}: nothing was committed");
         assert_eq!(count(&warehouse, "stream_pin").await, 100, "{backend}");
+        let (_, rows) = read_independently(&warehouse, TableId::Stream(Table::Pin), &endpoint);
+        assert_eq!(
+            rows.len(),
+            100,
+            "{backend}: the independent reader sees one copy"
+        );
     }
 }
 
@@ -403,6 +409,12 @@ async fn a_writer_stopped_before_its_commit_leaves_nothing_visible_and_vacuum_re
         );
         assert_eq!(left.len(), 1, "{backend}: the committed file stays");
         assert_eq!(count(&warehouse, "stream_pin").await, 10, "{backend}");
+        let (_, rows) = read_independently(&warehouse, TableId::Stream(Table::Pin), &endpoint);
+        assert_eq!(
+            rows.len(),
+            10,
+            "{backend}: readable by another reader after vacuum"
+        );
     }
 }
 
@@ -502,7 +514,7 @@ async fn quarantine_rows_carry_every_field_of_a_rejection() {
 async fn re_posted_inds_are_dropped_before_appending_and_the_index_catches_up_on_new_commits_only()
 {
     let pins = real_pins();
-    for (backend, _dir, warehouse, _) in backends("reposts") {
+    for (backend, _dir, warehouse, endpoint) in backends("reposts") {
         let mut table = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
             .await
             .unwrap();
@@ -552,6 +564,9 @@ async fn re_posted_inds_are_dropped_before_appending_and_the_index_catches_up_on
             "{backend}: a cold index reads every file"
         );
         assert_eq!(count(&warehouse, "batch_pin").await, 150, "{backend}");
+        let (_, rows) = read_independently(&warehouse, TableId::Batch(Table::Pin), &endpoint);
+        let inds: BTreeSet<i64> = rows.iter().map(|r| r["ind"].as_i64().unwrap()).collect();
+        assert_eq!(inds.len(), 150, "{backend}: no ind twice");
     }
 }
 

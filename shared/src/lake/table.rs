@@ -23,18 +23,23 @@ const MAX_COMMIT_RETRIES: usize = 10;
 /// Our attempts around those, with backoff: a busy table never fails an append for contention.
 const MAX_APPEND_ATTEMPTS: u32 = 30;
 
-/// Errors after which the append may be tried again: lost races and lost answers.
+/// Errors after which the append may be tried again: lost races, lost answers, and a log listing
+/// that momentarily missed a version being written (seen on local directories under load).
 fn is_retryable(error: &Error) -> bool {
-    matches!(
-        error,
+    match error {
         Error::Delta(
             DeltaTableError::Transaction {
-                source: TransactionError::MaxCommitAttempts(_)
-                    | TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction)
-            } | DeltaTableError::VersionAlreadyExists(_)
-                | DeltaTableError::ObjectStore { .. }
-        )
-    )
+                source:
+                    TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
+            }
+            | DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::InvalidVersion(_)
+            | DeltaTableError::ObjectStore { .. },
+        ) => true,
+        Error::Delta(DeltaTableError::KernelError(e)) => e.to_string().contains("is not available"),
+        _ => false,
+    }
 }
 
 /// Exponential backoff with full jitter: up to 20 ms × 2^attempt, capped at 2 s.
@@ -222,7 +227,14 @@ impl LakeTable {
         for attempt in 1..=MAX_APPEND_ATTEMPTS {
             // see other writers' commits first: the position check needs them, and a commit
             // attempt starting from a stale version would have to step over each one
-            self.refresh().await?;
+            match self.refresh().await {
+                Err(e) if is_retryable(&e) && attempt < MAX_APPEND_ATTEMPTS => {
+                    debug!(table = %self.id, attempt, error = %e, "Reading the log failed; retrying.");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                other => other?,
+            }
             match self.unseen(checkpoints).await? {
                 Unseen::All => {}
                 Unseen::None if attempt == 1 => return Ok(Appended::AlreadyCommitted),
