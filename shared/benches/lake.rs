@@ -167,10 +167,15 @@ async fn append(backend: &str, appends: usize) {
     );
 }
 
-/// A table with `n` versions (one small commit each), with or without checkpoints: then the
-/// latency of an append through a warm handle, and of opening the table cold.
+/// A table with `n` versions, with or without checkpoints: then the latency of an append through a
+/// warm handle, and of opening the table cold and reading a source position.
+///
+/// The versions are made quickly rather than through `n` appends (which would spend most of their
+/// time listing an ever longer log): after one real append, each further version is a copy of that
+/// commit's data file and a commit file adding it — what an append writes — and, with
+/// checkpoints, a checkpoint every 100 versions written by delta-rs, as a writer would.
 async fn versions(checkpoints: bool, n: usize) {
-    let (warehouse, _) = local_warehouse(if checkpoints { "with" } else { "without" });
+    let (warehouse, dir) = local_warehouse(if checkpoints { "with" } else { "without" });
     let mut table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
         .await
         .unwrap();
@@ -181,10 +186,36 @@ async fn versions(checkpoints: bool, n: usize) {
     }
     let row = pins(0, 1);
     let b = batch(&row);
+    table.append(vec![b.clone()], &[]).await.unwrap();
+    let root = dir.join("tables/stream/pin");
+    let log = root.join("_delta_log");
+    let template_version = table.version();
+    let template =
+        std::fs::read_to_string(log.join(format!("{template_version:020}.json"))).unwrap();
+    let add: serde_json::Value = template
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v.get("add").is_some())
+        .unwrap();
+    let data_path = add["add"]["path"].as_str().unwrap().to_owned();
     let built = Instant::now();
-    while (table.version() as usize) < n {
-        table.append(vec![b.clone()], &[]).await.unwrap();
+    for version in template_version + 1..=n as u64 {
+        let path = format!("bench-{version}.parquet");
+        std::fs::copy(root.join(&data_path), root.join(&path)).unwrap();
+        let mut action = add.clone();
+        action["add"]["path"] = serde_json::Value::from(path);
+        std::fs::write(
+            log.join(format!("{version:020}.json")),
+            format!("{action}\n"),
+        )
+        .unwrap();
+        if checkpoints && version % 100 == 0 {
+            table.refresh().await.unwrap();
+            maintenance::checkpoint(&table).await.unwrap();
+        }
     }
+    table.refresh().await.unwrap();
+    assert_eq!(table.version(), n as u64);
     let build = built.elapsed();
     let mut warm = Vec::new();
     let mut cold = Vec::new();
