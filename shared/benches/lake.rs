@@ -217,26 +217,29 @@ async fn versions(checkpoints: bool, n: usize) {
     table.refresh().await.unwrap();
     assert_eq!(table.version(), n as u64);
     let build = built.elapsed();
-    let mut warm = Vec::new();
-    let mut cold = Vec::new();
+    let (mut warm, mut cold, mut fresh_append) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..20 {
         let t = Instant::now();
         table.append(vec![b.clone()], &[at(i)]).await.unwrap();
         warm.push(t.elapsed());
         let t = Instant::now();
-        let fresh = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+        let mut fresh = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
             .await
             .unwrap();
         fresh.committed(&at(0).source).await.unwrap();
         cold.push(t.elapsed());
+        let t = Instant::now();
+        fresh.append(vec![b.clone()], &[at(100 + i)]).await.unwrap();
+        fresh_append.push(t.elapsed());
     }
     println!(
-        "| {n} versions, {} checkpoints (local) | append p50 {} | open + position p50 {} | built in {:.0} s | {:.0} MB |",
+        "| {n} versions, {} checkpoints (local) | {} | {} | {} | {:.0} MB | built in {:.0} s |",
         if checkpoints { "with" } else { "without" },
         ms(percentile(warm, 0.5)),
         ms(percentile(cold, 0.5)),
+        ms(percentile(fresh_append, 0.5)),
+        peak_rss_mb(),
         build.as_secs_f64(),
-        peak_rss_mb()
     );
 }
 
