@@ -279,23 +279,20 @@ impl LakeTable {
     }
 
     async fn unseen(&self, checkpoints: &[Checkpoint]) -> Result<Unseen> {
-        let mut seen = 0;
-        let mut first_seen = None;
+        let mut committed = Vec::new();
         for c in checkpoints {
-            let done = self
+            if self
                 .committed(&c.source)
                 .await?
-                .is_some_and(|p| p >= c.position);
-            if done {
-                seen += 1;
-                first_seen.get_or_insert(c.source.clone());
+                .is_some_and(|p| p >= c.position)
+            {
+                committed.push(&c.source);
             }
         }
-        Ok(match (seen, first_seen) {
-            (0, _) => Unseen::All,
-            (n, _) if n == checkpoints.len() => Unseen::None,
-            (_, Some(source)) => Unseen::Some(source),
-            (_, None) => Unseen::All,
+        Ok(match committed.first() {
+            None => Unseen::All,
+            Some(_) if committed.len() == checkpoints.len() => Unseen::None,
+            Some(source) => Unseen::Some((*source).clone()),
         })
     }
 
