@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::{Error, Result, Table};
+
 /// Where the lake lives and how to reach it: the standard AWS environment, so the same code talks to
 /// S3 in production and to a local S3-compatible server in tests (`AWS_ENDPOINT_URL`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,9 +62,102 @@ impl AwsConfig {
     }
 }
 
+/// Which table a stream feeds: configured names first, else the original's naming,
+/// `streaming-<prefix>-<table>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamRoutes {
+    configured: HashMap<String, Table>,
+}
+
+impl StreamRoutes {
+    /// Routes from `stream=table` pairs separated by commas (`PINPIPE_STREAM_TABLES`); empty → none.
+    pub fn parse(mapping: &str) -> Result<Self> {
+        let mut configured = HashMap::new();
+        for pair in mapping.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (stream, table) = pair.split_once('=').ok_or_else(|| {
+                Error::Config(format!("stream route {pair:?}: expected STREAM=TABLE"))
+            })?;
+            configured.insert(stream.trim().to_owned(), table.trim().parse()?);
+        }
+        Ok(StreamRoutes { configured })
+    }
+
+    pub fn table_for(&self, stream: &str) -> Option<Table> {
+        if let Some(table) = self.configured.get(stream) {
+            return Some(*table);
+        }
+        let rest = stream.strip_prefix("streaming-")?;
+        let (_prefix, table) = rest.rsplit_once('-')?;
+        table.parse().ok()
+    }
+}
+
+/// The `kinesis-consumer` function's settings (its README lists them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamConsumerConfig {
+    /// `PINPIPE_WAREHOUSE`: the lake's root, `s3://bucket/prefix` or a local path. Required.
+    pub warehouse: String,
+    /// `PINPIPE_STREAM_TABLES`: `stream=table` pairs for streams not named `streaming-<prefix>-<table>`.
+    pub routes: StreamRoutes,
+    /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `pinpipe`).
+    pub metrics_namespace: String,
+    pub aws: AwsConfig,
+}
+
+impl StreamConsumerConfig {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Ok(StreamConsumerConfig {
+            warehouse: get("PINPIPE_WAREHOUSE").ok_or_else(|| {
+                Error::Config("PINPIPE_WAREHOUSE is not set: give the lake's root (s3://bucket/prefix or a path)".into())
+            })?,
+            routes: StreamRoutes::parse(&get("PINPIPE_STREAM_TABLES").unwrap_or_default())?,
+            metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
+            aws: AwsConfig::from_lookup(get),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_route_by_the_original_naming_or_by_configuration() {
+        let routes = StreamRoutes::parse("clicks=geo, people = user").unwrap();
+        assert_eq!(
+            routes.table_for("streaming-12471ce1b695-pin"),
+            Some(Table::Pin)
+        );
+        assert_eq!(routes.table_for("streaming-a-b-user"), Some(Table::User));
+        assert_eq!(routes.table_for("clicks"), Some(Table::Geo));
+        assert_eq!(routes.table_for("people"), Some(Table::User));
+        assert_eq!(routes.table_for("streaming-x-pins"), None);
+        assert_eq!(routes.table_for("other-x-pin"), None);
+        assert!(StreamRoutes::parse("clicks").is_err());
+        assert!(StreamRoutes::parse("clicks=posts").is_err());
+        assert_eq!(StreamRoutes::parse("").unwrap(), StreamRoutes::default());
+    }
+
+    #[test]
+    fn the_stream_consumer_needs_a_warehouse_and_reads_its_routes() {
+        let mut env: HashMap<&str, &str> = [("PINPIPE_STREAM_TABLES", "clicks=pin")].into();
+        let missing =
+            StreamConsumerConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(
+            missing.to_string().contains("PINPIPE_WAREHOUSE"),
+            "{missing}"
+        );
+        env.insert("PINPIPE_WAREHOUSE", "s3://lake/p");
+        let config =
+            StreamConsumerConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(config.warehouse, "s3://lake/p");
+        assert_eq!(config.routes.table_for("clicks"), Some(Table::Pin));
+        assert_eq!(config.metrics_namespace, "pinpipe");
+    }
 
     #[test]
     fn a_local_http_endpoint_allows_http_and_never_unsafe_renames() {

@@ -16,6 +16,14 @@ pub enum Error {
     KafkaRestEnvelope(serde_json::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(
+        "stream {0:?} feeds no table: name it streaming-<prefix>-<pin|geo|user> or map it in PINPIPE_STREAM_TABLES"
+    )]
+    UnknownStream(String),
+    #[error("sequence number {0}")]
+    InvalidSequence(String),
     #[error("warehouse {0}")]
     Warehouse(String),
     #[error("raw zone: {0}")]

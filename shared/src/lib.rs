@@ -8,6 +8,8 @@
 //! - [`jsonl`]: JSON-lines files in and out — the source dump format, `pinpipe clean`'s outputs.
 //! - [`lake`] (feature `lake`): Delta tables, the raw zone and the quarantine on a path or S3,
 //!   appended exactly once; [`lake::sql`] (feature `sql`) queries them with DataFusion.
+//! - [`stream`] (feature `lake`): the stream path — a shard's Kinesis records into the stream
+//!   tables, exactly once; [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -19,10 +21,13 @@ pub mod failpoint;
 pub mod jsonl;
 #[cfg(feature = "lake")]
 pub mod lake;
+pub mod metrics;
 pub mod quarantine;
 pub mod record;
 pub mod schema;
 pub mod source;
+#[cfg(feature = "lake")]
+pub mod stream;
 pub mod table;
 
 /// The Arrow version pinpipe's batches use (deltalake's, with its CSV and pretty-print parts when the

@@ -103,13 +103,19 @@ pub struct Checkpoint {
 pub struct LakeTable {
     id: TableId,
     table: DeltaTable,
+    /// Commit attempts the last append made (1 = no retry).
+    last_attempts: u32,
 }
 
 impl LakeTable {
     /// Opens the table if it exists.
     pub async fn open_existing(warehouse: &Warehouse, id: TableId) -> Result<Option<Self>> {
         let table = Self::load_existing(warehouse, &id.path()).await?;
-        Ok(table.map(|table| LakeTable { id, table }))
+        Ok(table.map(|table| LakeTable {
+            id,
+            table,
+            last_attempts: 0,
+        }))
     }
 
     /// Loads the Delta table at `path` under the warehouse, if there is one.
@@ -169,7 +175,11 @@ impl LakeTable {
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(LakeTable { id, table })
+        Ok(LakeTable {
+            id,
+            table,
+            last_attempts: 0,
+        })
     }
 
     pub fn id(&self) -> TableId {
@@ -183,6 +193,11 @@ impl LakeTable {
     /// Takes the table state an operation (vacuum, optimize) returned.
     pub(crate) fn replace(&mut self, table: DeltaTable) {
         self.table = table;
+    }
+
+    /// Commit attempts the last append made: 1 when it committed at once, more after lost races.
+    pub fn last_attempts(&self) -> u32 {
+        self.last_attempts
     }
 
     /// The table version this handle has seen.
@@ -220,11 +235,13 @@ impl LakeTable {
         checkpoints: &[Checkpoint],
     ) -> Result<Appended> {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        self.last_attempts = 0;
         if rows == 0 && checkpoints.is_empty() {
             return Ok(Appended::Nothing);
         }
         let mut adds: Option<Vec<Action>> = None;
         for attempt in 1..=MAX_APPEND_ATTEMPTS {
+            self.last_attempts = attempt;
             // see other writers' commits first: the position check needs them, and a commit
             // attempt starting from a stale version would have to step over each one
             match self.refresh().await {

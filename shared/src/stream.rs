@@ -1,0 +1,377 @@
+//! The stream path: one shard's batch of Kinesis records → clean rows in `tables/stream/<table>`,
+//! exactly once per shard, and rejections in the quarantine.
+//!
+//! Exactly once: the shard's last sequence number is committed with the rows (a Delta `txn`, see
+//! [`crate::lake::position`]); records at or below the committed sequence number are a redelivery and
+//! are skipped. The quarantine keeps its own position per shard, so a crash between the two commits
+//! loses nothing and doubles nothing on the retry. Re-posted records (an `ind` the table holds) are
+//! dropped against a warm [`IndIndex`] that only reads what other writers committed since it looked.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::cleaner::{CleanStats, Outcome, TableCleaner};
+pub use crate::config::StreamRoutes;
+use crate::lake::{
+    Appended, Checkpoint, IndIndex, LakeTable, Position, SourceKey, TableId, Warehouse,
+};
+use crate::quarantine::{QuarantineRecord, SourceRef};
+use crate::record::{CleanRow, Rejection};
+use crate::{Error, Result, Table, schema};
+
+/// A warm table handle is reloaded from the latest checkpoint after this many appends: delta-rs's
+/// incremental updates make a long-lived handle slower with every file (BENCHMARKS.md).
+const REOPEN_AFTER_APPENDS: u32 = 100;
+
+/// One Kinesis record: its sequence number and its data (the JSON of one source record).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardRecord {
+    pub sequence_number: String,
+    pub data: Vec<u8>,
+}
+
+/// Records of one shard, in the shard's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardBatch {
+    pub stream: String,
+    pub shard: String,
+    pub records: Vec<ShardRecord>,
+}
+
+/// What became of one shard batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardReport {
+    pub stream: String,
+    pub shard: String,
+    pub table: Option<Table>,
+    pub first_sequence: Option<String>,
+    pub last_sequence: Option<String>,
+    /// Records in the batch.
+    pub records: u64,
+    /// Records at or below the shard's committed position: delivered before, skipped.
+    pub redelivered: u64,
+    /// Cleaning counters over the batch (read, clean, in-batch duplicates, rejections, nulled fields).
+    pub stats: CleanStats,
+    /// Clean rows dropped because the table already held their `ind`.
+    pub reposts: u64,
+    /// Rows this invocation added to the stream table.
+    pub rows_written: u64,
+    /// Rejections this invocation added to the quarantine.
+    pub quarantined: u64,
+    /// The stream table's version holding this batch, when it committed now or before.
+    pub version: Option<u64>,
+    pub commit_ms: u64,
+    pub commit_retries: u32,
+    /// Sequence numbers to report back as failed (an infrastructure failure: retry them).
+    pub failed: Vec<String>,
+    pub error: Option<String>,
+}
+
+impl ShardReport {
+    fn new(batch: &ShardBatch, table: Option<Table>) -> Self {
+        ShardReport {
+            stream: batch.stream.clone(),
+            shard: batch.shard.clone(),
+            table,
+            first_sequence: batch.records.first().map(|r| r.sequence_number.clone()),
+            last_sequence: batch.records.last().map(|r| r.sequence_number.clone()),
+            records: batch.records.len() as u64,
+            redelivered: 0,
+            stats: CleanStats::new(table.unwrap_or(Table::Pin)),
+            reposts: 0,
+            rows_written: 0,
+            quarantined: 0,
+            version: None,
+            commit_ms: 0,
+            commit_retries: 0,
+            failed: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// A stream table kept warm between invocations.
+#[derive(Debug)]
+struct StreamTable {
+    lake: LakeTable,
+    index: IndIndex,
+    appends: u32,
+}
+
+/// The stream path's state: warm table handles and re-post indexes, kept across invocations.
+#[derive(Debug)]
+pub struct StreamConsumer {
+    warehouse: Warehouse,
+    routes: StreamRoutes,
+    tables: HashMap<Table, StreamTable>,
+    quarantine: Option<LakeTable>,
+}
+
+impl StreamConsumer {
+    pub fn new(warehouse: Warehouse, routes: StreamRoutes) -> Self {
+        StreamConsumer {
+            warehouse,
+            routes,
+            tables: HashMap::new(),
+            quarantine: None,
+        }
+    }
+
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.warehouse
+    }
+
+    /// Consumes one shard batch. Never fails as a whole: a bad record is quarantined; an
+    /// infrastructure failure (the lake unreachable, a commit that kept losing) lists the batch's
+    /// sequence numbers in [`ShardReport::failed`] so that the event source delivers them again.
+    pub async fn consume(&mut self, batch: &ShardBatch, now: DateTime<Utc>) -> ShardReport {
+        let table = self.routes.table_for(&batch.stream);
+        let mut report = ShardReport::new(batch, table);
+        if batch.records.is_empty() {
+            return report;
+        }
+        let result = match table {
+            Some(table) => self.try_consume(table, batch, now, &mut report).await,
+            None => Err(Error::UnknownStream(batch.stream.clone())),
+        };
+        if let Err(e) = result {
+            // start from fresh handles next time: the failure may have left one half-updated
+            if let Some(table) = table {
+                self.tables.remove(&table);
+            }
+            self.quarantine = None;
+            warn!(stream = %batch.stream, shard = %batch.shard, error = %e, "Shard batch failed; its records will be retried.");
+            report.failed = batch
+                .records
+                .iter()
+                .map(|r| r.sequence_number.clone())
+                .collect();
+            report.error = Some(e.to_string());
+        }
+        info!(
+            stream = %report.stream,
+            shard = %report.shard,
+            table = report.table.map(Table::name),
+            first_sequence = report.first_sequence.as_deref(),
+            last_sequence = report.last_sequence.as_deref(),
+            records = report.records,
+            redelivered = report.redelivered,
+            clean = report.stats.clean,
+            fields_nulled = report.stats.nulled_total(),
+            rejected = report.stats.rejected_total(),
+            duplicates = report.stats.duplicates,
+            reposts = report.reposts,
+            rows_written = report.rows_written,
+            quarantined = report.quarantined,
+            version = report.version,
+            commit_ms = report.commit_ms,
+            commit_retries = report.commit_retries,
+            failed = report.failed.len(),
+            "Consumed shard batch."
+        );
+        report
+    }
+
+    async fn try_consume(
+        &mut self,
+        table: Table,
+        batch: &ShardBatch,
+        now: DateTime<Utc>,
+        report: &mut ShardReport,
+    ) -> Result<()> {
+        let source = SourceKey::Kinesis {
+            stream: batch.stream.clone(),
+            shard: batch.shard.clone(),
+        };
+        let positions = sequence_positions(batch)?;
+        let Some(last) = positions.last().cloned() else {
+            return Ok(());
+        };
+        let mut cleaner = TableCleaner::new(table);
+        let outcomes: Vec<Outcome<'_>> = batch
+            .records
+            .iter()
+            .map(|r| cleaner.push(&r.data))
+            .collect();
+        report.stats = cleaner.stats().clone();
+
+        // the rows, with the shard's position
+        let warehouse = &self.warehouse;
+        let state = match self.tables.entry(table) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(StreamTable {
+                lake: LakeTable::open(warehouse, TableId::Stream(table)).await?,
+                index: IndIndex::new(),
+                appends: 0,
+            }),
+        };
+        if state.appends >= REOPEN_AFTER_APPENDS {
+            state.lake = LakeTable::open(warehouse, TableId::Stream(table)).await?;
+            state.appends = 0;
+        }
+        state.lake.refresh().await?;
+        let fresh = first_after(&positions, state.lake.committed(&source).await?.as_ref());
+        report.redelivered = fresh as u64;
+        if fresh < positions.len() {
+            let rows: Vec<CleanRow<'_>> = outcomes[fresh..]
+                .iter()
+                .filter_map(|o| match o {
+                    Outcome::Clean(c) => Some(c.row.clone()),
+                    _ => None,
+                })
+                .collect();
+            state.index.catch_up(&state.lake).await?;
+            let (rows, reposts) = state.index.without_reposts(rows);
+            report.reposts = reposts as u64;
+            let inds: Vec<i64> = rows.iter().map(CleanRow::ind).collect();
+            let data = schema::to_record_batch(table, &rows)?;
+            let started = Instant::now();
+            let checkpoint = Checkpoint {
+                source: source.clone(),
+                position: last.clone(),
+            };
+            let appended = state.lake.append(vec![data], &[checkpoint]).await?;
+            report.commit_ms = started.elapsed().as_millis() as u64;
+            report.commit_retries = state.lake.last_attempts().saturating_sub(1);
+            state.appends += 1;
+            match appended {
+                Appended::Committed { version, .. } => {
+                    state.index.committed(version, inds.iter().copied());
+                    report.version = Some(version);
+                    report.rows_written = inds.len() as u64;
+                }
+                Appended::Recovered { by_version, .. } => {
+                    report.version = Some(by_version);
+                    report.rows_written = inds.len() as u64;
+                }
+                Appended::AlreadyCommitted | Appended::Nothing => {}
+            }
+        }
+        crate::failpoint::hit("after-stream-commit");
+
+        // the rejections, with the quarantine's own position for the shard
+        let rejected: Vec<(usize, &Rejection)> = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                Outcome::Rejected(r) => Some((i, r)),
+                _ => None,
+            })
+            .collect();
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        let quarantine = match &mut self.quarantine {
+            Some(q) => q,
+            None => self
+                .quarantine
+                .insert(LakeTable::open(&self.warehouse, TableId::Quarantine).await?),
+        };
+        quarantine.refresh().await?;
+        let fresh = first_after(&positions, quarantine.committed(&source).await?.as_ref());
+        let records: Vec<QuarantineRecord> = rejected
+            .into_iter()
+            .filter(|(i, _)| *i >= fresh)
+            .map(|(i, rejection)| {
+                let record = &batch.records[i];
+                QuarantineRecord::new(
+                    rejection.clone(),
+                    &record.data,
+                    SourceRef::Kinesis {
+                        stream: batch.stream.clone(),
+                        shard: batch.shard.clone(),
+                        sequence_number: record.sequence_number.clone(),
+                    },
+                    now,
+                )
+            })
+            .collect();
+        if !records.is_empty() {
+            let rows = schema::quarantine_batch(&records)?;
+            quarantine
+                .append(
+                    vec![rows],
+                    &[Checkpoint {
+                        source,
+                        position: last,
+                    }],
+                )
+                .await?;
+            report.quarantined = records.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// The batch's sequence numbers as positions, checked to be valid and strictly increasing (the
+/// order a shard delivers in; the exactly-once bookkeeping relies on it).
+fn sequence_positions(batch: &ShardBatch) -> Result<Vec<Position>> {
+    let mut positions: Vec<Position> = Vec::with_capacity(batch.records.len());
+    for record in &batch.records {
+        let position = Position::sequence(&record.sequence_number).ok_or_else(|| {
+            Error::InvalidSequence(format!(
+                "{:?} in shard {} of {}: not a decimal sequence number",
+                record.sequence_number, batch.shard, batch.stream
+            ))
+        })?;
+        if positions.last().is_some_and(|p| *p >= position) {
+            return Err(Error::InvalidSequence(format!(
+                "{} in shard {} of {}: not after the record before it",
+                record.sequence_number, batch.shard, batch.stream
+            )));
+        }
+        positions.push(position);
+    }
+    Ok(positions)
+}
+
+/// Index of the first position after `committed` (all of them when nothing is committed).
+fn first_after(positions: &[Position], committed: Option<&Position>) -> usize {
+    match committed {
+        None => 0,
+        Some(c) => positions.partition_point(|p| p <= c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_must_be_decimal_and_increasing() {
+        let batch = |seqs: &[&str]| ShardBatch {
+            stream: "s".into(),
+            shard: "shardId-000000000000".into(),
+            records: seqs
+                .iter()
+                .map(|s| ShardRecord {
+                    sequence_number: (*s).into(),
+                    data: Vec::new(),
+                })
+                .collect(),
+        };
+        assert_eq!(
+            sequence_positions(&batch(&["1", "2", "10"])).unwrap().len(),
+            3
+        );
+        assert!(sequence_positions(&batch(&["2", "1"])).is_err());
+        assert!(sequence_positions(&batch(&["1", "1"])).is_err());
+        assert!(sequence_positions(&batch(&["x"])).is_err());
+    }
+
+    #[test]
+    fn only_positions_after_the_committed_one_are_fresh() {
+        let p: Vec<Position> = ["5", "7", "9"]
+            .iter()
+            .map(|s| Position::sequence(s).unwrap())
+            .collect();
+        assert_eq!(first_after(&p, None), 0);
+        assert_eq!(first_after(&p, Some(&Position::sequence("4").unwrap())), 0);
+        assert_eq!(first_after(&p, Some(&Position::sequence("7").unwrap())), 2);
+        assert_eq!(first_after(&p, Some(&Position::sequence("9").unwrap())), 3);
+        assert_eq!(first_after(&p, Some(&Position::sequence("8").unwrap())), 2);
+    }
+}
