@@ -71,7 +71,8 @@ pub struct ShardReport {
 }
 
 impl ShardReport {
-    fn new(batch: &ShardBatch, table: Option<Table>) -> Self {
+    /// An empty report for `batch`, before anything is done.
+    pub fn new(batch: &ShardBatch, table: Option<Table>) -> Self {
         ShardReport {
             stream: batch.stream.clone(),
             shard: batch.shard.clone(),
