@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod consume;
+
 use pinpipe::Table;
 use pinpipe::jsonl::{CleanSinks, clean_json_lines, clean_kafka_rest, write_source_files};
 use pinpipe::source::Synthetic;
@@ -68,6 +70,10 @@ enum Command {
         /// The query, e.g. "SELECT count(*) FROM batch_pin".
         query: String,
     },
+    /// Run the stream path locally: poll Kinesis shards like Lambda's event source mapping and feed
+    /// each batch, as a KinesisEvent, to the kinesis-consumer handler in this process. Kinesis and S3
+    /// settings come from the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION, credentials).
+    ConsumeKinesis(consume::ConsumeKinesis),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -214,6 +220,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
             format,
             query,
         } => sql(&warehouse, format, &query, io.stdout),
+        Command::ConsumeKinesis(args) => consume::consume_kinesis(args, io.stderr),
     }
 }
 

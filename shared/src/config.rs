@@ -10,6 +10,8 @@ use crate::{Error, Result, Table};
 pub struct AwsConfig {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Kinesis's endpoint: `AWS_ENDPOINT_URL_KINESIS`, else `AWS_ENDPOINT_URL`.
+    pub kinesis_endpoint_url: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
@@ -19,6 +21,7 @@ pub struct AwsConfig {
 
 impl AwsConfig {
     /// Reads `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`),
+    /// `AWS_ENDPOINT_URL_KINESIS` (or `AWS_ENDPOINT_URL`),
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`.
     pub fn from_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
@@ -34,6 +37,8 @@ impl AwsConfig {
         AwsConfig {
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             endpoint_url,
+            kinesis_endpoint_url: get("AWS_ENDPOINT_URL_KINESIS")
+                .or_else(|| get("AWS_ENDPOINT_URL")),
             access_key_id: get("AWS_ACCESS_KEY_ID"),
             secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
             session_token: get("AWS_SESSION_TOKEN"),

@@ -24,6 +24,8 @@ pub enum Error {
     UnknownStream(String),
     #[error("sequence number {0}")]
     InvalidSequence(String),
+    #[error("kinesis: {0}")]
+    Kinesis(String),
     #[error("warehouse {0}")]
     Warehouse(String),
     #[error("raw zone: {0}")]

@@ -10,6 +10,8 @@
 //!   appended exactly once; [`lake::sql`] (feature `sql`) queries them with DataFusion.
 //! - [`stream`] (feature `lake`): the stream path — a shard's Kinesis records into the stream
 //!   tables, exactly once; [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`kinesis`] (feature `kinesis`): the Kinesis client, the `KinesisEvent` wire format and the
+//!   local event-source runner (`pinpipe consume-kinesis`).
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -19,6 +21,8 @@ pub mod config;
 pub mod error;
 pub mod failpoint;
 pub mod jsonl;
+#[cfg(feature = "kinesis")]
+pub mod kinesis;
 #[cfg(feature = "lake")]
 pub mod lake;
 pub mod metrics;

@@ -156,6 +156,7 @@ impl Moto {
         AwsConfig {
             region: Some("us-east-1".into()),
             endpoint_url: Some(self.endpoint.clone()),
+            kinesis_endpoint_url: Some(self.endpoint.clone()),
             access_key_id: Some("test".into()),
             secret_access_key: Some("test".into()),
             session_token: None,

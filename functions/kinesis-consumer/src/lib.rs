@@ -18,6 +18,8 @@ use tracing::info;
 pub enum Error {
     #[error(transparent)]
     Pinpipe(#[from] pinpipe::Error),
+    #[error("not a Kinesis event: {0}")]
+    Event(#[from] serde_json::Error),
 }
 
 impl From<Error> for Diagnostic {
@@ -78,6 +80,21 @@ pub async fn handle(
         "Invocation done."
     );
     Ok(response)
+}
+
+/// The handler over JSON, as the Lambda runtime sees it: for local runners that invoke the function
+/// in process with the event JSON an event source mapping would send.
+pub async fn handle_json(
+    state: &State,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    let event: KinesisEvent = serde_json::from_value(event)?;
+    let response = handle(
+        state,
+        LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await?;
+    Ok(serde_json::to_value(response)?)
 }
 
 /// Groups the event's records by stream and shard, each group in delivery order.
