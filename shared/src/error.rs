@@ -16,6 +16,8 @@ pub enum Error {
     KafkaRestEnvelope(serde_json::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("not a source row: {0}")]
+    SourceRow(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error(

@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
         .json()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,deltalake=warn".into()),
+                .unwrap_or_else(|_| "warn,pinpipe=info,kinesis_consumer=info".into()),
         )
         .with_target(false)
         .with_current_span(false)

@@ -2,11 +2,13 @@
 //! keys, key order and datetime format.
 
 mod domains;
+mod emulator;
 pub mod kafka_rest;
 mod post;
 pub mod synthetic;
 mod vocabulary;
 
 pub use domains::{CATEGORIES, COUNTRIES};
+pub use emulator::emulator_payload;
 pub use post::{Post, SourceGeo, SourcePin, SourceUser, write_source_line};
 pub use synthetic::Synthetic;

@@ -2,14 +2,15 @@
 
 use std::io;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::ser::Formatter;
 
 use crate::Table;
 
 /// A `pinterest_data` row; keys in the emulator's order (it calls the id `index`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourcePin {
+    #[serde(alias = "ind")]
     pub index: i64,
     pub unique_id: String,
     pub title: String,
@@ -25,8 +26,9 @@ pub struct SourcePin {
 }
 
 /// A `geolocation_data` row; `timestamp` as `2020-08-28 03:52:47`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceGeo {
+    #[serde(alias = "index")]
     pub ind: i64,
     pub timestamp: String,
     pub latitude: f64,
@@ -35,8 +37,9 @@ pub struct SourceGeo {
 }
 
 /// A `user_data` row; `date_joined` as `2015-10-24 11:23:51`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceUser {
+    #[serde(alias = "index")]
     pub ind: i64,
     pub first_name: String,
     pub last_name: String,

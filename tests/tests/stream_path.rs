@@ -1,0 +1,427 @@
+//! The stream path end to end: records in Kinesis (moto on 127.0.0.1) → the event-source runner →
+//! the kinesis-consumer handler → `tables/stream/*` on a local path and on moto S3, exactly once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::Command;
+use std::time::Duration;
+
+use pinpipe::Table;
+use pinpipe::config::{AwsConfig, StreamConsumerConfig, StreamRoutes};
+use pinpipe::kinesis::{EventRecord, Runner, RunnerOptions, kinesis_event};
+use pinpipe::lake::{LakeTable, TableId, Warehouse, sql};
+use pinpipe::source::{Synthetic, emulator_payload};
+use pinpipe_tests::kinesis::{InProcess, client, create_stream, put_all, unique_prefix};
+use pinpipe_tests::{Moto, TempDir, data_file, lines, pinpipe};
+use serde_json::{Value, json};
+
+/// A warehouse URI on each backend, with the AWS settings that reach it.
+fn backends(label: &str) -> Vec<(&'static str, TempDir, String, AwsConfig)> {
+    let moto = Moto::get();
+    let local = TempDir::new(label);
+    let local_uri = local.path().join("warehouse").display().to_string();
+    vec![
+        ("local", local, local_uri, AwsConfig::default()),
+        (
+            "s3",
+            TempDir::new(label),
+            format!("s3://{}/lake", moto.bucket(label)),
+            moto.aws(),
+        ),
+    ]
+}
+
+fn consumer_state(warehouse: &str, aws: &AwsConfig) -> kinesis_consumer::State {
+    let config = StreamConsumerConfig {
+        warehouse: warehouse.to_owned(),
+        routes: StreamRoutes::default(),
+        metrics_namespace: "pinpipe".into(),
+        aws: aws.clone(),
+    };
+    kinesis_consumer::State::new(&config, false).unwrap()
+}
+
+/// The real rows of `table` as the original emulator posts them.
+fn emulator_payloads(table: Table) -> Vec<Vec<u8>> {
+    lines(&format!("source-rows/{table}.jsonl"))
+        .iter()
+        .map(|l| emulator_payload(table, l.as_bytes()).unwrap())
+        .collect()
+}
+
+/// `pinpipe clean` of the real rows of `table`, by `ind`.
+fn cleaned_by_pinpipe_clean(table: Table) -> BTreeMap<i64, Value> {
+    let input = data_file(&format!("source-rows/{table}.jsonl"));
+    let run = pinpipe(
+        &[
+            "clean",
+            "--table",
+            table.name(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(run.success, "{}", String::from_utf8_lossy(&run.stderr));
+    by_ind(&run.stdout)
+}
+
+fn by_ind(jsonl: &[u8]) -> BTreeMap<i64, Value> {
+    let mut rows = BTreeMap::new();
+    for line in std::str::from_utf8(jsonl).unwrap().lines() {
+        let row: Value = serde_json::from_str(line).unwrap();
+        let ind = row["ind"].as_i64().unwrap();
+        assert!(rows.insert(ind, row).is_none(), "ind {ind} appears twice");
+    }
+    rows
+}
+
+async fn query(warehouse: &Warehouse, sql_text: &str) -> Vec<u8> {
+    let (ctx, _) = sql::session(warehouse).await.unwrap();
+    let batches = sql::query(&ctx, sql_text).await.unwrap();
+    let mut out = Vec::new();
+    sql::write_jsonl(&batches, &mut out).unwrap();
+    out
+}
+
+async fn stream_rows(warehouse: &Warehouse, table: Table) -> BTreeMap<i64, Value> {
+    by_ind(&query(warehouse, &format!("SELECT * FROM stream_{table}")).await)
+}
+
+async fn row_count(warehouse: &Warehouse, id: TableId) -> usize {
+    match LakeTable::open_existing(warehouse, id).await.unwrap() {
+        None => 0,
+        Some(_) => {
+            let out = query(
+                warehouse,
+                &format!("SELECT count(*) AS n FROM {}", id.sql_name()),
+            )
+            .await;
+            serde_json::from_slice::<Value>(&out).unwrap()["n"]
+                .as_u64()
+                .unwrap() as usize
+        }
+    }
+}
+
+fn options(streams: &[String], batch_size: usize) -> RunnerOptions {
+    RunnerOptions {
+        streams: streams.to_vec(),
+        batch_size,
+        until_caught_up: true,
+        poll_interval: Duration::from_millis(20),
+        ..RunnerOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_posts_in_the_emulator_format_land_once_in_each_stream_table_equal_to_pinpipe_clean() {
+    let moto = Moto::get();
+    let kinesis = client(moto).await;
+    for (backend, _dir, uri, aws) in backends("stream-real") {
+        let prefix = unique_prefix("real");
+        let streams: Vec<String> = Table::ALL
+            .iter()
+            .map(|t| format!("streaming-{prefix}-{t}"))
+            .collect();
+        for (table, stream) in Table::ALL.iter().zip(&streams) {
+            create_stream(&kinesis, stream, 1).await;
+            put_all(&kinesis, stream, &emulator_payloads(*table)).await;
+        }
+        let runner = Runner::new(
+            kinesis.clone(),
+            InProcess(consumer_state(&uri, &aws)),
+            options(&streams, 250),
+        );
+        let summary = runner.run().await.unwrap();
+        assert_eq!(summary.records(), 3 * 2262, "{backend}");
+        assert!(
+            summary
+                .shards
+                .iter()
+                .all(|s| s.failed_invocations == 0 && s.partial_failures == 0)
+        );
+
+        let warehouse = Warehouse::open(&uri, &aws).unwrap();
+        for table in Table::ALL {
+            let rows = stream_rows(&warehouse, table).await;
+            assert_eq!(rows.len(), 2019, "{backend} {table}");
+            assert_eq!(
+                rows,
+                cleaned_by_pinpipe_clean(table),
+                "{backend} {table}: row for row"
+            );
+        }
+        assert_eq!(
+            row_count(&warehouse, TableId::Quarantine).await,
+            0,
+            "{backend}"
+        );
+
+        // everything delivered again from the start, in other batch sizes: nothing changes
+        let again = Runner::new(
+            kinesis.clone(),
+            InProcess(consumer_state(&uri, &aws)),
+            options(&streams, 77),
+        );
+        assert_eq!(again.run().await.unwrap().records(), 3 * 2262);
+        for table in Table::ALL {
+            assert_eq!(
+                row_count(&warehouse, TableId::Stream(table)).await,
+                2019,
+                "{backend} {table} after a full redelivery"
+            );
+        }
+    }
+}
+
+/// Distinct synthetic posts (the generator re-sends some; these are unique by `ind`).
+fn distinct_posts(n: usize, seed: u64) -> Vec<pinpipe::source::Post> {
+    let mut seen = HashSet::new();
+    Synthetic::new(seed)
+        .filter(|p| seen.insert(p.ind()))
+        .take(n)
+        .collect()
+}
+
+fn event_records(payloads: &[Vec<u8>], first_sequence: u64) -> Vec<EventRecord> {
+    payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| EventRecord {
+            partition_key: format!("k{i}"),
+            sequence_number: (first_sequence + i as u64).to_string(),
+            data: p.clone(),
+            approximate_arrival: 1_795_780_800.0,
+        })
+        .collect()
+}
+
+fn event(stream: &str, records: &[EventRecord]) -> Value {
+    kinesis_event(
+        &format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}"),
+        "us-east-1",
+        "shardId-000000000000",
+        records,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_adds_nothing_and_an_overlapping_one_adds_only_its_new_records() {
+    let posts = distinct_posts(20, 11);
+    let payloads: Vec<Vec<u8>> = posts
+        .iter()
+        .map(|p| p.emulator_payload(Table::User))
+        .collect();
+    let records = event_records(&payloads, 49_659_871_205_443_160);
+    let stream = "streaming-redelivery-user";
+    for (backend, _dir, uri, aws) in backends("stream-redelivery") {
+        let state = consumer_state(&uri, &aws);
+        let warehouse = Warehouse::open(&uri, &aws).unwrap();
+        let first = event(stream, &records[..10]);
+        let no_failures = json!({"batchItemFailures": []});
+        assert_eq!(
+            kinesis_consumer::handle_json(&state, first.clone())
+                .await
+                .unwrap(),
+            no_failures
+        );
+        assert_eq!(
+            row_count(&warehouse, TableId::Stream(Table::User)).await,
+            10,
+            "{backend}"
+        );
+
+        assert_eq!(
+            kinesis_consumer::handle_json(&state, first.clone())
+                .await
+                .unwrap(),
+            no_failures
+        );
+        assert_eq!(
+            row_count(&warehouse, TableId::Stream(Table::User)).await,
+            10,
+            "{backend}: same event twice"
+        );
+
+        // a cold start (fresh state) sees the same committed position
+        let cold = consumer_state(&uri, &aws);
+        assert_eq!(
+            kinesis_consumer::handle_json(&cold, first).await.unwrap(),
+            no_failures
+        );
+        assert_eq!(
+            row_count(&warehouse, TableId::Stream(Table::User)).await,
+            10,
+            "{backend}: after a cold start"
+        );
+
+        let overlapping = event(stream, &records[5..]);
+        assert_eq!(
+            kinesis_consumer::handle_json(&cold, overlapping)
+                .await
+                .unwrap(),
+            no_failures
+        );
+        let rows = stream_rows(&warehouse, Table::User).await;
+        let expected: Vec<i64> = {
+            let mut v: Vec<i64> = posts.iter().map(|p| p.ind()).collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(
+            rows.keys().copied().collect::<Vec<_>>(),
+            expected,
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_10000_record_batch_with_one_malformed_record_lands_9999_rows_and_one_quarantine_row() {
+    let posts = distinct_posts(9_999, 12);
+    let mut payloads: Vec<Vec<u8>> = posts
+        .iter()
+        .map(|p| p.emulator_payload(Table::Pin))
+        .collect();
+    let poison = b"{\"index\": 77, \"unique_id\": \"9e3f\", \"title\": \"cut off".to_vec();
+    payloads.insert(5_000, poison.clone());
+    let records = event_records(&payloads, 1_000_000);
+    let poison_sequence = records[5_000].sequence_number.clone();
+    for (backend, _dir, uri, aws) in backends("stream-poison") {
+        let state = consumer_state(&uri, &aws);
+        let answer = kinesis_consumer::handle_json(&state, event("streaming-poison-pin", &records))
+            .await
+            .unwrap();
+        assert_eq!(answer, json!({"batchItemFailures": []}), "{backend}");
+        let warehouse = Warehouse::open(&uri, &aws).unwrap();
+        assert_eq!(
+            row_count(&warehouse, TableId::Stream(Table::Pin)).await,
+            9_999,
+            "{backend}"
+        );
+        let quarantined = query(&warehouse, "SELECT * FROM quarantine").await;
+        let rows: Vec<Value> = std::str::from_utf8(&quarantined)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 1, "{backend}");
+        let row = &rows[0];
+        assert_eq!(row["table"], "pin");
+        assert_eq!(row["source"], "kinesis");
+        assert_eq!(row["stream"], "streaming-poison-pin");
+        assert_eq!(row["shard"], "shardId-000000000000");
+        assert_eq!(row["sequence_number"], poison_sequence.as_str());
+        assert_eq!(row["reason"], "not_json");
+        assert_eq!(row["raw"], std::str::from_utf8(&poison).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_commit_and_before_the_answer_then_the_retry_adds_nothing() {
+    let moto = Moto::get();
+    let kinesis = client(moto).await;
+    let stream = format!("streaming-{}-user", unique_prefix("crash"));
+    create_stream(&kinesis, &stream, 1).await;
+    put_all(&kinesis, &stream, &emulator_payloads(Table::User)).await;
+    let dir = TempDir::new("stream-crash");
+    let warehouse_uri = dir.path().join("warehouse").display().to_string();
+    let checkpoints = dir.path().join("checkpoints.json");
+    let consume = |failpoint: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pinpipe"));
+        command
+            .args([
+                "consume-kinesis",
+                "--warehouse",
+                &warehouse_uri,
+                "--streams",
+                &stream,
+            ])
+            .args(["--batch-size", "500", "--until-caught-up", "--checkpoints"])
+            .arg(&checkpoints)
+            .envs(moto.env())
+            .env_remove("PINPIPE_FAILPOINT");
+        if let Some(point) = failpoint {
+            command.env("PINPIPE_FAILPOINT", point);
+        }
+        command.output().unwrap()
+    };
+
+    let crashed = consume(Some("after-stream-commit"));
+    assert_eq!(crashed.status.code(), Some(pinpipe::failpoint::EXIT_CODE));
+    assert!(
+        !checkpoints.exists(),
+        "the runner never heard back, so it moved on nowhere"
+    );
+    let warehouse = Warehouse::open(&warehouse_uri, &AwsConfig::default()).unwrap();
+    let after_crash = row_count(&warehouse, TableId::Stream(Table::User)).await;
+    assert!(
+        after_crash > 0 && after_crash <= 500,
+        "the first batch committed: {after_crash}"
+    );
+
+    let retried = consume(None);
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&retried.stderr).contains("consumed 2262 records"),
+        "the retry redelivered the first batch too: {}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    let rows = stream_rows(&warehouse, Table::User).await;
+    assert_eq!(
+        rows,
+        cleaned_by_pinpipe_clean(Table::User),
+        "every row once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_event_is_a_kinesis_event_the_handler_takes_without_failures() {
+    let dir = TempDir::new("stream-events");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let state = consumer_state(&uri, &AwsConfig::default());
+    let events =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/kinesis-consumer");
+    let mut names: Vec<String> = std::fs::read_dir(&events)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "emulator-format.json",
+            "geo.json",
+            "pin.json",
+            "poison.json",
+            "user.json"
+        ]
+    );
+    for name in &names {
+        let event: Value =
+            serde_json::from_slice(&std::fs::read(events.join(name)).unwrap()).unwrap();
+        let answer = kinesis_consumer::handle_json(&state, event).await.unwrap();
+        assert_eq!(answer, json!({"batchItemFailures": []}), "{name}");
+    }
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    // the samples come from `pinpipe generate --posts 8 --seed 2026`, whose 4th post re-sends the
+    // 1st: pin.json's 5 records are 4 rows; poison.json's 2 good records re-post geo.json's inds 1
+    // and 2; emulator-format.json adds users 5, 6 and 7 to user.json's 4
+    assert_eq!(row_count(&warehouse, TableId::Stream(Table::Pin)).await, 4);
+    assert_eq!(row_count(&warehouse, TableId::Stream(Table::Geo)).await, 4);
+    assert_eq!(row_count(&warehouse, TableId::Stream(Table::User)).await, 7);
+    let reasons = query(
+        &warehouse,
+        "SELECT reason FROM quarantine ORDER BY sequence_number",
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8(reasons).unwrap(),
+        "{\"reason\":\"not_json\"}\n{\"reason\":\"missing_ind\"}\n"
+    );
+}
