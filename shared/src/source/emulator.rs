@@ -121,7 +121,7 @@ impl Formatter for PythonAscii {
     ) -> io::Result<()> {
         let mut rest = fragment;
         while let Some(i) = rest.find(|c: char| !c.is_ascii()) {
-            w.write_all(rest[..i].as_bytes())?;
+            w.write_all(&rest.as_bytes()[..i])?;
             let c = rest[i..].chars().next().expect("found a char at i");
             let mut units = [0_u16; 2];
             for unit in c.encode_utf16(&mut units) {
