@@ -303,6 +303,7 @@ impl StreamConsumer {
                 .await?;
             report.quarantined = records.len() as u64;
         }
+        crate::failpoint::hit("after-quarantine-commit");
         Ok(())
     }
 }

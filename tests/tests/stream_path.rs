@@ -318,12 +318,16 @@ async fn a_10000_record_batch_with_one_malformed_record_lands_9999_rows_and_one_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_after_the_commit_and_before_the_answer_then_the_retry_adds_nothing() {
+async fn a_crash_after_each_commit_and_before_the_answer_then_the_retries_add_nothing() {
     let moto = Moto::get();
     let kinesis = client(moto).await;
     let stream = format!("streaming-{}-user", unique_prefix("crash"));
     create_stream(&kinesis, &stream, 1).await;
-    put_all(&kinesis, &stream, &emulator_payloads(Table::User)).await;
+    // the real users, with one malformed record inside the first batch
+    let mut payloads = emulator_payloads(Table::User);
+    let poison = b"{\"index\": 3, \"first_name\": ".to_vec();
+    payloads.insert(100, poison.clone());
+    put_all(&kinesis, &stream, &payloads).await;
     let dir = TempDir::new("stream-crash");
     let warehouse_uri = dir.path().join("warehouse").display().to_string();
     let checkpoints = dir.path().join("checkpoints.json");
@@ -346,20 +350,31 @@ async fn a_crash_after_the_commit_and_before_the_answer_then_the_retry_adds_noth
         }
         command.output().unwrap()
     };
+    let warehouse = Warehouse::open(&warehouse_uri, &AwsConfig::default()).unwrap();
+    let users = TableId::Stream(Table::User);
 
+    // 1. the rows commit, then the process dies before the quarantine commit and the answer
     let crashed = consume(Some("after-stream-commit"));
     assert_eq!(crashed.status.code(), Some(pinpipe::failpoint::EXIT_CODE));
     assert!(
         !checkpoints.exists(),
         "the runner never heard back, so it moved on nowhere"
     );
-    let warehouse = Warehouse::open(&warehouse_uri, &AwsConfig::default()).unwrap();
-    let after_crash = row_count(&warehouse, TableId::Stream(Table::User)).await;
+    let first_batch_rows = row_count(&warehouse, users).await;
     assert!(
-        after_crash > 0 && after_crash <= 500,
-        "the first batch committed: {after_crash}"
+        first_batch_rows > 0 && first_batch_rows < 500,
+        "the first batch committed: {first_batch_rows}"
     );
+    assert_eq!(row_count(&warehouse, TableId::Quarantine).await, 0);
 
+    // 2. redelivered: the rows are skipped, the quarantine commits, the process dies before answering
+    let crashed = consume(Some("after-quarantine-commit"));
+    assert_eq!(crashed.status.code(), Some(pinpipe::failpoint::EXIT_CODE));
+    assert!(!checkpoints.exists());
+    assert_eq!(row_count(&warehouse, users).await, first_batch_rows);
+    assert_eq!(row_count(&warehouse, TableId::Quarantine).await, 1);
+
+    // 3. redelivered again, then everything else
     let retried = consume(None);
     assert!(
         retried.status.success(),
@@ -367,7 +382,7 @@ async fn a_crash_after_the_commit_and_before_the_answer_then_the_retry_adds_noth
         String::from_utf8_lossy(&retried.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&retried.stderr).contains("consumed 2262 records"),
+        String::from_utf8_lossy(&retried.stderr).contains("consumed 2263 records"),
         "the retry redelivered the first batch too: {}",
         String::from_utf8_lossy(&retried.stderr)
     );
@@ -377,6 +392,10 @@ async fn a_crash_after_the_commit_and_before_the_answer_then_the_retry_adds_noth
         cleaned_by_pinpipe_clean(Table::User),
         "every row once"
     );
+    let quarantined = query(&warehouse, "SELECT raw, reason FROM quarantine").await;
+    let row: Value = serde_json::from_slice(&quarantined).unwrap();
+    assert_eq!(row["raw"], std::str::from_utf8(&poison).unwrap());
+    assert_eq!(row["reason"], "not_json");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
