@@ -296,7 +296,7 @@ async fn eight_writer_processes_land_all_400_commits() {
             400,
             "{backend}: every append committed"
         );
-        let table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+        let mut table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
             .await
             .unwrap();
         assert_eq!(table.version(), 400);
@@ -635,7 +635,7 @@ async fn optimize_compacts_small_files_and_a_checkpoint_keeps_every_row() {
     assert_eq!(removed, 11);
     assert_eq!(table.delta().snapshot().unwrap().log_data().num_files(), 1);
     maintenance::checkpoint(&table).await.unwrap();
-    let reopened = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
+    let mut reopened = LakeTable::open(&warehouse, TableId::Batch(Table::Pin))
         .await
         .unwrap();
     assert_eq!(

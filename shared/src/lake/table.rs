@@ -105,7 +105,21 @@ pub struct LakeTable {
     table: DeltaTable,
     /// Commit attempts the last append made (1 = no retry).
     last_attempts: u32,
+    /// Source positions read from the log, kept current from new commits only.
+    txns: TxnCache,
 }
+
+/// The `txn` versions this handle has read, as of a table version: a position check replays only
+/// the commits made since, instead of the whole log segment per `appId` (which on S3 costs a GET
+/// per commit since the last checkpoint, for every `appId`, on every append).
+#[derive(Debug, Default)]
+struct TxnCache {
+    version: Option<u64>,
+    versions: HashMap<String, Option<i64>>,
+}
+
+/// Beyond this many new commits, the cache is dropped and rebuilt from the snapshot instead.
+const TXN_CACHE_MAX_REPLAY: u64 = 200;
 
 impl LakeTable {
     /// Opens the table if it exists.
@@ -115,6 +129,7 @@ impl LakeTable {
             id,
             table,
             last_attempts: 0,
+            txns: TxnCache::default(),
         }))
     }
 
@@ -179,6 +194,7 @@ impl LakeTable {
             id,
             table,
             last_attempts: 0,
+            txns: TxnCache::default(),
         })
     }
 
@@ -211,19 +227,63 @@ impl LakeTable {
         Ok(())
     }
 
-    /// The position this table has committed for a source, if any.
-    pub async fn committed(&self, source: &SourceKey) -> Result<Option<Position>> {
-        let snapshot = self.table.snapshot()?;
-        let log_store = self.table.log_store();
-        let mut versions = Vec::new();
-        for app_id in Position::app_ids(source) {
-            versions.push(
-                snapshot
-                    .transaction_version(log_store.as_ref(), app_id)
-                    .await?,
-            );
+    /// The position this table has committed for a source, if any, as of this handle's version.
+    pub async fn committed(&mut self, source: &SourceKey) -> Result<Option<Position>> {
+        self.catch_up_txns().await?;
+        let app_ids = Position::app_ids(source);
+        let mut versions = Vec::with_capacity(app_ids.len());
+        for app_id in app_ids {
+            let version = match self.txns.versions.get(&app_id) {
+                Some(known) => *known,
+                None => {
+                    let snapshot = self.table.snapshot()?;
+                    let version = snapshot
+                        .transaction_version(self.table.log_store().as_ref(), &app_id)
+                        .await?;
+                    self.txns.versions.insert(app_id, version);
+                    version
+                }
+            };
+            versions.push(version);
         }
         Ok(Position::from_versions(source, &versions))
+    }
+
+    /// Applies the `txn` actions of commits made since the cache's version; starts over from the
+    /// snapshot when too many came (or the log no longer holds them).
+    async fn catch_up_txns(&mut self) -> Result<()> {
+        let current = self.version();
+        let from = match self.txns.version {
+            Some(v) if v >= current => return Ok(()),
+            Some(v) if current - v <= TXN_CACHE_MAX_REPLAY => v + 1,
+            _ => {
+                self.txns = TxnCache {
+                    version: Some(current),
+                    versions: HashMap::new(),
+                };
+                return Ok(());
+            }
+        };
+        let log_store = self.table.log_store();
+        for version in from..=current {
+            let Some(bytes) = log_store.read_commit_entry(version).await? else {
+                // cleaned up: forget everything and ask the snapshot again
+                self.txns = TxnCache {
+                    version: Some(current),
+                    versions: HashMap::new(),
+                };
+                return Ok(());
+            };
+            for action in deltalake::logstore::get_actions(version, &bytes)? {
+                if let Action::Txn(txn) = action
+                    && self.txns.versions.contains_key(&txn.app_id)
+                {
+                    self.txns.versions.insert(txn.app_id, Some(txn.version));
+                }
+            }
+        }
+        self.txns.version = Some(current);
+        Ok(())
     }
 
     /// Appends `batches` together with the source positions they reach, in one commit. When the
@@ -295,7 +355,7 @@ impl LakeTable {
         }
     }
 
-    async fn unseen(&self, checkpoints: &[Checkpoint]) -> Result<Unseen> {
+    async fn unseen(&mut self, checkpoints: &[Checkpoint]) -> Result<Unseen> {
         let mut committed = Vec::new();
         for c in checkpoints {
             if self
