@@ -1,4 +1,4 @@
-"""A moto S3 server for pinpipe's tests, tied to the test process that started it.
+"""A moto server (S3, Kinesis) for pinpipe's tests, tied to the test process that started it.
 
     python3 moto_harness.py PORT
 
@@ -17,8 +17,10 @@ import boto3
 
 port = int(sys.argv[1])
 url = f"http://127.0.0.1:{port}"
+# moto's server, with S3 conditional writes made atomic (see moto_server.py)
+launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_server.py")
 server = subprocess.Popen(
-    ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+    [sys.executable, launcher, "-H", "127.0.0.1", "-p", str(port)],
     stdout=subprocess.DEVNULL,
     stderr=subprocess.DEVNULL,
 )

@@ -444,3 +444,62 @@ async fn every_sample_event_is_a_kinesis_event_the_handler_takes_without_failure
         "{\"reason\":\"not_json\"}\n{\"reason\":\"missing_ind\"}\n"
     );
 }
+
+/// The handler behind faults an event source mapping must survive: the first invocation fails
+/// outright; the third handles only the first half of its batch and reports the rest as failed.
+struct Faulty {
+    inner: InProcess,
+    invocations: std::sync::atomic::AtomicU32,
+}
+
+impl pinpipe::kinesis::Invoke for Faulty {
+    async fn invoke(&self, mut event: Value) -> Result<Value, String> {
+        let n = self
+            .invocations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        match n {
+            1 => Err("injected: the function crashed".into()),
+            3 => {
+                let records = event["Records"].as_array_mut().unwrap();
+                let half = records.len() / 2;
+                let failed = records[half]["kinesis"]["sequenceNumber"].clone();
+                records.truncate(half);
+                self.inner.invoke(event).await?;
+                Ok(json!({"batchItemFailures": [{"itemIdentifier": failed}]}))
+            }
+            _ => self.inner.invoke(event).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_retries_a_failed_invocation_and_resumes_a_partial_failure_from_the_failed_record()
+ {
+    let moto = Moto::get();
+    let kinesis = client(moto).await;
+    let stream = format!("streaming-{}-geo", unique_prefix("faults"));
+    create_stream(&kinesis, &stream, 1).await;
+    put_all(&kinesis, &stream, &emulator_payloads(Table::Geo)).await;
+    let dir = TempDir::new("stream-faults");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let faulty = Faulty {
+        inner: InProcess(consumer_state(&uri, &AwsConfig::default())),
+        invocations: Default::default(),
+    };
+    let runner = Runner::new(kinesis, faulty, options(std::slice::from_ref(&stream), 300));
+    let summary = runner.run().await.unwrap();
+    let shard = &summary.shards[0];
+    assert_eq!((shard.failed_invocations, shard.partial_failures), (1, 1));
+    assert_eq!(shard.records, 2262, "every record acknowledged once");
+    assert_eq!(shard.batches, 8);
+    assert_eq!(
+        shard.invocations, 10,
+        "8 batches, one retried whole, one resumed"
+    );
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    assert_eq!(
+        stream_rows(&warehouse, Table::Geo).await,
+        cleaned_by_pinpipe_clean(Table::Geo)
+    );
+}
