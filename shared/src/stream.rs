@@ -139,9 +139,10 @@ impl StreamConsumer {
             None => Err(Error::UnknownStream(batch.stream.clone())),
         };
         if let Err(e) = result {
-            // start from fresh handles next time: the failure may have left one half-updated
-            if let Some(table) = table {
-                self.tables.remove(&table);
+            // reload the handles next time (the failure may have left one half-updated); the
+            // re-post index stays: it is tagged with the version it reflects and catches up
+            if let Some(state) = table.and_then(|t| self.tables.get_mut(&t)) {
+                state.appends = REOPEN_AFTER_APPENDS;
             }
             self.quarantine = None;
             warn!(stream = %batch.stream, shard = %batch.shard, error = %e, "Shard batch failed; its records will be retried.");

@@ -503,3 +503,38 @@ async fn the_runner_retries_a_failed_invocation_and_resumes_a_partial_failure_fr
         cleaned_by_pinpipe_clean(Table::Geo)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_lake_fails_every_record_of_the_batch_for_a_retry_and_never_errs() {
+    let moto = Moto::get();
+    let posts = distinct_posts(5, 13);
+    let payloads: Vec<Vec<u8>> = posts
+        .iter()
+        .map(|p| p.emulator_payload(Table::Geo))
+        .collect();
+    let records = event_records(&payloads, 700);
+    let missing = consumer_state("s3://no-such-bucket-for-pinpipe/lake", &moto.aws());
+    let answer = kinesis_consumer::handle_json(&missing, event("streaming-down-geo", &records))
+        .await
+        .unwrap();
+    let failed: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["700", "701", "702", "703", "704"]);
+
+    // a stream nobody mapped is a configuration error: retried, not dropped
+    let dir = TempDir::new("stream-unmapped");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let state = consumer_state(&uri, &AwsConfig::default());
+    let answer = kinesis_consumer::handle_json(&state, event("clickstream", &records))
+        .await
+        .unwrap();
+    assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), 5);
+    let answer = kinesis_consumer::handle_json(&state, event("streaming-up-geo", &records))
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+}
