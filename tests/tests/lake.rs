@@ -718,3 +718,60 @@ async fn pinpipe_sql_answers_in_table_jsonl_and_csv() {
             .contains("stream_pin")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landed_raw_objects_are_immutable_and_a_longer_redelivery_lands_only_its_new_records() {
+    let rows: Vec<String> = lines("source-rows/user.jsonl")
+        .into_iter()
+        .take(8)
+        .collect();
+    let records: Vec<(i64, &[u8])> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (100 + i as i64, r.as_bytes()))
+        .collect();
+    let topic = "12471ce1b695.user";
+    for (backend, _dir, warehouse, _) in backends("landing") {
+        let zone = pinpipe::lake::RawZone::new(&warehouse).unwrap();
+        // a first delivery of 5 records lands, then its answer is lost
+        let first = zone.land(topic, 0, &records[..5]).await.unwrap();
+        assert_eq!(
+            first.written,
+            [pinpipe::lake::RawZone::key(topic, 0, 100)],
+            "{backend}"
+        );
+        // the same batch again: nothing written
+        let same = zone.land(topic, 0, &records[..5]).await.unwrap();
+        assert_eq!(
+            (same.written.len(), same.records_found),
+            (0, 5),
+            "{backend}"
+        );
+        // a longer retry from the same offset: only records 105.. land, under their own offset
+        let longer = zone.land(topic, 0, &records).await.unwrap();
+        assert_eq!(
+            longer.written,
+            [pinpipe::lake::RawZone::key(topic, 0, 105)],
+            "{backend}"
+        );
+        assert_eq!(longer.records_found, 5);
+        // a shorter retry: all of it is there already
+        let shorter = zone.land(topic, 0, &records[..3]).await.unwrap();
+        assert_eq!(
+            (shorter.written.len(), shorter.records_found),
+            (0, 3),
+            "{backend}"
+        );
+
+        let objects = zone.list(topic).await.unwrap();
+        let mut landed = Vec::new();
+        for object in &objects {
+            landed.extend_from_slice(&zone.get(&object.key).await.unwrap());
+        }
+        assert_eq!(
+            landed,
+            format!("{}\n", rows.join("\n")).into_bytes(),
+            "{backend}: every record once, in offset order, objects unchanged"
+        );
+    }
+}

@@ -17,6 +17,6 @@ mod warehouse;
 pub use deltalake::ObjectStore;
 pub use ind_index::{CatchUp, IndIndex};
 pub use position::{Position, SourceKey};
-pub use raw_zone::{RawObject, RawZone};
+pub use raw_zone::{Landed, RawObject, RawZone};
 pub use table::{Appended, Checkpoint, LakeTable};
 pub use warehouse::{TableId, Warehouse};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use deltalake::{ObjectStore, Path};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use super::warehouse::Warehouse;
 use crate::{Error, Result};
@@ -18,6 +18,17 @@ pub struct RawObject {
     pub partition: i32,
     pub first_offset: i64,
     pub key: String,
+}
+
+/// What [`RawZone::land`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Landed {
+    /// Objects created now.
+    pub written: Vec<String>,
+    /// Objects an earlier delivery created, whose records were skipped.
+    pub found: Vec<String>,
+    /// Records skipped because an earlier delivery landed them.
+    pub records_found: usize,
 }
 
 /// The raw zone of a warehouse.
@@ -70,6 +81,46 @@ impl RawZone {
         Ok(key)
     }
 
+    /// Lands one topic partition's records (offset order, as delivered) as immutable objects:
+    /// created only if absent, never overwritten. A redelivery finds the object an earlier delivery
+    /// created at its first offset, skips as many records as that object holds (the earlier
+    /// delivery was a prefix of the same partition sequence), and lands only the rest, under the
+    /// offset of the first record not yet landed. So an object, once there, never changes under a
+    /// reader (the daily run), and nothing is lost when a retried batch is longer than the first.
+    pub async fn land(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[(i64, &[u8])],
+    ) -> Result<Landed> {
+        let mut landed = Landed::default();
+        let mut next = 0;
+        while let Some((offset, _)) = records.get(next) {
+            let key = Self::key(topic, partition, *offset);
+            let path = Path::from(key.as_str());
+            let payload = PutPayload::from(Self::encode(records[next..].iter().map(|r| r.1)));
+            let create = PutOptions::from(PutMode::Create);
+            match self.store.put_opts(&path, payload, create).await {
+                Ok(_) => {
+                    landed.written.push(key);
+                    break;
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    let held = bytecount_lines(&self.get(&key).await?);
+                    if held == 0 {
+                        return Err(Error::RawZone(format!("{key} exists but holds no record")));
+                    }
+                    let skipped = held.min(records.len() - next);
+                    landed.records_found += skipped;
+                    next += skipped;
+                    landed.found.push(key);
+                }
+                Err(e) => return Err(Error::RawZone(format!("writing {key}: {e}"))),
+            }
+        }
+        Ok(landed)
+    }
+
     /// Every landed batch of a topic, in (partition, first offset) order.
     pub async fn list(&self, topic: &str) -> Result<Vec<RawObject>> {
         let prefix = Path::from(format!("topics/{topic}"));
@@ -94,6 +145,11 @@ impl RawZone {
             .map(|b| b.to_vec())
             .map_err(|e| Error::RawZone(format!("reading {key}: {e}")))
     }
+}
+
+/// Records in an object: one per line.
+fn bytecount_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count()
 }
 
 /// Reads `topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json` back into its parts.
