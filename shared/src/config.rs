@@ -97,6 +97,31 @@ impl StreamRoutes {
     }
 }
 
+/// Which table a Kafka topic feeds: configured names first, else the original's naming,
+/// `<prefix>.<table>` (e.g. `12471ce1b695.pin`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicRoutes {
+    configured: HashMap<String, Table>,
+}
+
+impl TopicRoutes {
+    /// Routes from `topic=table` pairs separated by commas (`PINPIPE_TOPIC_TABLES`); empty → none.
+    pub fn parse(mapping: &str) -> Result<Self> {
+        let streams = StreamRoutes::parse(mapping)?;
+        Ok(TopicRoutes {
+            configured: streams.configured,
+        })
+    }
+
+    pub fn table_for(&self, topic: &str) -> Option<Table> {
+        if let Some(table) = self.configured.get(topic) {
+            return Some(*table);
+        }
+        let (_prefix, table) = topic.rsplit_once('.')?;
+        table.parse().ok()
+    }
+}
+
 /// The `kinesis-consumer` function's settings (its README lists them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamConsumerConfig {
@@ -145,6 +170,16 @@ mod tests {
         assert!(StreamRoutes::parse("clicks").is_err());
         assert!(StreamRoutes::parse("clicks=posts").is_err());
         assert_eq!(StreamRoutes::parse("").unwrap(), StreamRoutes::default());
+    }
+
+    #[test]
+    fn topics_route_by_the_original_naming_or_by_configuration() {
+        let routes = TopicRoutes::parse("orders=geo").unwrap();
+        assert_eq!(routes.table_for("12471ce1b695.pin"), Some(Table::Pin));
+        assert_eq!(routes.table_for("a.b.user"), Some(Table::User));
+        assert_eq!(routes.table_for("orders"), Some(Table::Geo));
+        assert_eq!(routes.table_for("12471ce1b695.pins"), None);
+        assert_eq!(routes.table_for("pin"), None);
     }
 
     #[test]

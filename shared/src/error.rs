@@ -24,6 +24,12 @@ pub enum Error {
         "stream {0:?} feeds no table: name it streaming-<prefix>-<pin|geo|user> or map it in PINPIPE_STREAM_TABLES"
     )]
     UnknownStream(String),
+    #[error(
+        "topic {0:?} feeds no table: name it <prefix>.<pin|geo|user> or map it in PINPIPE_TOPIC_TABLES"
+    )]
+    UnknownTopic(String),
+    #[error("offsets {0}")]
+    InvalidOffsets(String),
     #[error("sequence number {0}")]
     InvalidSequence(String),
     #[error("kinesis: {0}")]

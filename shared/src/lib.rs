@@ -12,6 +12,8 @@
 //!   tables, exactly once; [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`kinesis`] (feature `kinesis`): the Kinesis client, the `KinesisEvent` wire format and the
 //!   local event-source runner (`pinpipe consume-kinesis`).
+//! - [`landing`] (feature `lake`): the batch path's landing — a topic partition's Kafka records into
+//!   the raw zone, bad values to the quarantine.
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -25,6 +27,8 @@ pub mod jsonl;
 pub mod kinesis;
 #[cfg(feature = "lake")]
 pub mod lake;
+#[cfg(feature = "lake")]
+pub mod landing;
 pub mod metrics;
 pub mod quarantine;
 pub mod record;

@@ -42,6 +42,13 @@ pub fn clean_record(mut record: RawRecord<'_>) -> Result<Cleaned<'_>, Rejection>
     })
 }
 
+/// Checks that the bytes are one JSON object (what the raw zone keeps); the cleaning rules come later.
+pub fn check_json_object(table: Table, bytes: &[u8]) -> Result<(), Rejection> {
+    raw::parse(table, bytes)
+        .map(|_| ())
+        .map_err(|e| parse_rejection(table, e))
+}
+
 fn parse_rejection(table: Table, error: ParseError) -> Rejection {
     let (reason, message) = match error {
         ParseError::NotUtf8(e) => (

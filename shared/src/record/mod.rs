@@ -8,7 +8,7 @@ mod rejection;
 mod row;
 pub mod text;
 
-pub use clean::{Cleaned, clean, clean_record};
+pub use clean::{Cleaned, check_json_object, clean, clean_record};
 pub use datetime::parse_datetime;
 pub use followers::parse_follower_count;
 pub use rejection::{Reason, Rejection};

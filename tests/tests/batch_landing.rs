@@ -1,0 +1,142 @@
+//! The batch path's landing (`msk-consumer`'s work): a topic partition's Kafka records land in the raw
+//! zone as received, in immutable objects; values that are not JSON objects go to the quarantine —
+//! each exactly once, however often the batch is delivered. On a local path and on moto S3.
+
+use pinpipe::config::{AwsConfig, TopicRoutes};
+use pinpipe::lake::{RawZone, Warehouse, sql};
+use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
+use pinpipe_tests::{Moto, TempDir, lines};
+use serde_json::Value;
+
+fn backends(label: &str) -> Vec<(&'static str, TempDir, Warehouse)> {
+    let moto = Moto::get();
+    let local = TempDir::new(label);
+    let local_wh = Warehouse::open(
+        local.path().join("warehouse").to_str().unwrap(),
+        &AwsConfig::default(),
+    )
+    .unwrap();
+    let s3 = Warehouse::open(&format!("s3://{}/lake", moto.bucket(label)), &moto.aws()).unwrap();
+    vec![("local", local, local_wh), ("s3", TempDir::new(label), s3)]
+}
+
+/// Offsets 0..n: real geo rows, except a truncated JSON at 2, an array at 5 and no value at 6.
+fn batch(n: usize) -> PartitionBatch {
+    let rows = lines("source-rows/geo.jsonl");
+    let records = (0..n)
+        .map(|i| KafkaRecord {
+            offset: i as i64,
+            value: match i {
+                2 => Some(b"{\"ind\": 1, \"country\": ".to_vec()),
+                5 => Some(b"[1, 2]".to_vec()),
+                6 => None,
+                _ => Some(rows[i].clone().into_bytes()),
+            },
+        })
+        .collect();
+    PartitionBatch {
+        topic: "12471ce1b695.geo".into(),
+        partition: 3,
+        records,
+    }
+}
+
+async fn quarantine_reasons(warehouse: &Warehouse) -> Vec<(i64, String)> {
+    let (ctx, _) = sql::session(warehouse).await.unwrap();
+    let batches = sql::query(
+        &ctx,
+        "SELECT \"offset\", reason FROM quarantine ORDER BY \"offset\"",
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    sql::write_jsonl(&batches, &mut out).unwrap();
+    std::str::from_utf8(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["offset"].as_i64().unwrap(),
+                v["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_land_as_received_and_bad_values_are_quarantined_once_however_often_delivered() {
+    let rows = lines("source-rows/geo.jsonl");
+    for (backend, _dir, warehouse) in backends("landing") {
+        let mut lander = Lander::new(warehouse.clone(), TopicRoutes::default()).unwrap();
+        let now = chrono::Utc::now();
+
+        let first = lander.land(&batch(8), now).await;
+        assert_eq!(first.error, None, "{backend}");
+        assert_eq!(
+            (first.landed, first.found, first.quarantined),
+            (5, 0, 3),
+            "{backend}"
+        );
+        assert_eq!(first.objects, [RawZone::key("12471ce1b695.geo", 3, 0)]);
+        let expected = [(2, "not_json"), (5, "not_object"), (6, "not_json")]
+            .map(|(o, r)| (o, r.to_owned()))
+            .to_vec();
+        assert_eq!(quarantine_reasons(&warehouse).await, expected, "{backend}");
+
+        // the same batch again, then a longer one from the same offset
+        let again = lander.land(&batch(8), now).await;
+        assert_eq!(
+            (again.landed, again.found, again.quarantined),
+            (0, 5, 0),
+            "{backend}"
+        );
+        let longer = lander.land(&batch(12), now).await;
+        assert_eq!(
+            (longer.landed, longer.found, longer.quarantined),
+            (4, 5, 0),
+            "{backend}"
+        );
+        assert_eq!(longer.objects, [RawZone::key("12471ce1b695.geo", 3, 8)]);
+        assert_eq!(
+            quarantine_reasons(&warehouse).await,
+            expected,
+            "{backend}: once"
+        );
+
+        let zone = RawZone::new(&warehouse).unwrap();
+        let mut landed = Vec::new();
+        for object in zone.list("12471ce1b695.geo").await.unwrap() {
+            landed.extend(zone.get(&object.key).await.unwrap());
+        }
+        let good: Vec<&str> = (0..12)
+            .filter(|i| ![2, 5, 6].contains(i))
+            .map(|i| rows[i].as_str())
+            .collect();
+        assert_eq!(
+            String::from_utf8(landed).unwrap(),
+            format!("{}\n", good.join("\n")),
+            "{backend}: every good record once, as received, in offset order"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_topic_fails_the_batch_for_a_retry_and_lands_nothing() {
+    let dir = TempDir::new("landing-unknown");
+    let warehouse = Warehouse::open(dir.path().to_str().unwrap(), &AwsConfig::default()).unwrap();
+    let mut lander = Lander::new(warehouse.clone(), TopicRoutes::default()).unwrap();
+    let mut unknown = batch(3);
+    unknown.topic = "clicks".into();
+    let report = lander.land(&unknown, chrono::Utc::now()).await;
+    assert_eq!(report.failed_from, Some(0));
+    assert!(report.error.unwrap().contains("clicks"));
+    assert!(
+        RawZone::new(&warehouse)
+            .unwrap()
+            .list("clicks")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
