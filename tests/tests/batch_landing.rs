@@ -140,3 +140,57 @@ async fn an_unknown_topic_fails_the_batch_for_a_retry_and_lands_nothing() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_event_is_a_kafka_event_the_msk_consumer_takes_without_failures() {
+    let dir = TempDir::new("landing-events");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let config = pinpipe::config::MskConsumerConfig {
+        warehouse: uri.clone(),
+        routes: TopicRoutes::default(),
+        metrics_namespace: "pinpipe".into(),
+        aws: AwsConfig::default(),
+    };
+    let state = msk_consumer::State::new(&config, false).unwrap();
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/msk-consumer");
+    for name in ["geo.json", "pin.json", "poison.json", "user.json"] {
+        let event: Value =
+            serde_json::from_slice(&std::fs::read(events.join(name)).unwrap()).unwrap();
+        let answer = msk_consumer::handle_json(&state, event.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            serde_json::json!({"batchItemFailures": []}),
+            "{name}"
+        );
+        // delivered twice: the same answer, nothing new
+        assert_eq!(
+            msk_consumer::handle_json(&state, event).await.unwrap(),
+            answer
+        );
+    }
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    let zone = RawZone::new(&warehouse).unwrap();
+    let mut user_lines = 0;
+    for object in zone.list("0a1b2c3d4e5f.user").await.unwrap() {
+        user_lines += zone
+            .get(&object.key)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+    }
+    assert_eq!(
+        user_lines,
+        5 + 2,
+        "user.json's 5 and poison.json's 2 good records, once"
+    );
+    let reasons: Vec<String> = quarantine_reasons(&warehouse)
+        .await
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(reasons, ["not_json", "not_object", "not_json"]);
+}

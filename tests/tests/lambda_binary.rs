@@ -155,3 +155,32 @@ async fn the_kinesis_consumer_binary_serves_sample_events_under_cargo_lambda() {
     assert_eq!(count(&warehouse, TableId::Quarantine).await, 2);
     assert_eq!(count(&warehouse, TableId::Stream(Table::User)).await, 3);
 }
+
+#[test]
+fn the_msk_consumer_binary_lands_sample_events_under_cargo_lambda() {
+    let dir = TempDir::new("lambda-msk");
+    let warehouse_dir = dir.path().join("warehouse");
+    std::fs::create_dir_all(&warehouse_dir).unwrap();
+    let watch = Watch::start(&[("PINPIPE_WAREHOUSE", warehouse_dir.display().to_string())]);
+    let events = workspace().join("events/msk-consumer");
+    let no_failures = serde_json::json!({"batchItemFailures": []});
+    assert_eq!(
+        watch.invoke("msk-consumer", &events.join("pin.json")),
+        no_failures
+    );
+    assert_eq!(
+        watch.invoke("msk-consumer", &events.join("pin.json")),
+        no_failures
+    );
+    drop(watch);
+    let objects: Vec<_> =
+        std::fs::read_dir(warehouse_dir.join("topics/0a1b2c3d4e5f.pin/partition=0"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    assert_eq!(
+        objects,
+        ["0a1b2c3d4e5f.pin+0+0000000000.json"],
+        "one immutable object, once"
+    );
+}
