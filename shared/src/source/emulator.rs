@@ -2,12 +2,9 @@
 //! Python's `isoformat()` (`2020-08-28T03:52:47`), and `json.dumps`'s defaults — `", "` / `": "`
 //! separators and non-ASCII as `\uXXXX` escapes. What its scripts post, byte for byte.
 
-use std::io;
-
 use serde::Serialize;
-use serde_json::ser::Formatter;
 
-use super::post::{Post, SourceGeo, SourcePin, SourceUser};
+use super::post::{Post, PythonStyle, SourceGeo, SourcePin, SourceUser};
 use crate::{Error, Result, Table};
 
 #[derive(Serialize)]
@@ -86,51 +83,8 @@ fn user(row: &SourceUser) -> EmulatorUser<'_> {
 }
 
 fn write_ascii<T: Serialize>(row: &T, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(out, PythonAscii);
+    let mut ser = serde_json::Serializer::with_formatter(out, PythonStyle { ascii: true });
     row.serialize(&mut ser)
-}
-
-/// Python's `json.dumps` defaults: `ensure_ascii=True`, `", "` and `": "` separators.
-struct PythonAscii;
-
-impl Formatter for PythonAscii {
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first { Ok(()) } else { w.write_all(b", ") }
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first { Ok(()) } else { w.write_all(b", ") }
-    }
-
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut rest = fragment;
-        while let Some(i) = rest.find(|c: char| !c.is_ascii()) {
-            w.write_all(&rest.as_bytes()[..i])?;
-            let c = rest[i..].chars().next().expect("found a char at i");
-            let mut units = [0_u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                write!(w, "\\u{unit:04x}")?;
-            }
-            rest = &rest[i + c.len_utf8()..];
-        }
-        w.write_all(rest.as_bytes())
-    }
 }
 
 #[cfg(test)]

@@ -74,13 +74,17 @@ impl Post {
 /// Writes a row as the source rows are written (Python's `json.dumps(row, ensure_ascii=False)`:
 /// `", "` and `": "` separators, non-ASCII as is), plus a newline.
 pub fn write_source_line<T: Serialize>(row: &T, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(&mut *out, PythonStyle);
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, PythonStyle { ascii: false });
     row.serialize(&mut ser)?;
     out.push(b'\n');
     Ok(())
 }
 
-struct PythonStyle;
+/// Python's `json.dumps` separators (`", "`, `": "`); with `ascii`, its default `ensure_ascii=True`
+/// too (non-ASCII as `\uXXXX`, UTF-16 surrogate pairs beyond the BMP).
+pub(super) struct PythonStyle {
+    pub ascii: bool,
+}
 
 impl Formatter for PythonStyle {
     fn begin_object_key<W: ?Sized + io::Write>(
@@ -101,6 +105,27 @@ impl Formatter for PythonStyle {
         first: bool,
     ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if !self.ascii {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut rest = fragment;
+        while let Some(i) = rest.find(|c: char| !c.is_ascii()) {
+            w.write_all(&rest.as_bytes()[..i])?;
+            let c = rest[i..].chars().next().expect("found a char at i");
+            let mut units = [0_u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(w, "\\u{unit:04x}")?;
+            }
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
     }
 }
 
