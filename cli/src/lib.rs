@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod consume;
+mod daily;
 
 use pinpipe::Table;
 use pinpipe::jsonl::{CleanSinks, clean_json_lines, clean_kafka_rest, write_source_files};
@@ -74,6 +75,10 @@ enum Command {
     /// each batch, as a KinesisEvent, to the kinesis-consumer handler in this process. Kinesis and S3
     /// settings come from the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION, credentials).
     ConsumeKinesis(consume::ConsumeKinesis),
+    /// Run the daily job locally (the daily-analytics function's work): clean the raw objects not
+    /// cleaned yet into the batch tables, write the nine insight tables for the run date, maintain
+    /// the tables. Prints a JSON summary.
+    Daily(daily::Daily),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -221,6 +226,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
             query,
         } => sql(&warehouse, format, &query, io.stdout),
         Command::ConsumeKinesis(args) => consume::consume_kinesis(args, io.stderr),
+        Command::Daily(args) => daily::daily(args, io.stdout),
     }
 }
 

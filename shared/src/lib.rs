@@ -14,12 +14,16 @@
 //!   local event-source runner (`pinpipe consume-kinesis`).
 //! - [`landing`] (feature `lake`): the batch path's landing — a topic partition's Kafka records into
 //!   the raw zone, bad values to the quarantine.
+//! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
+//!   insights, table maintenance.
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
 
 pub mod cleaner;
 pub mod config;
+#[cfg(feature = "sql")]
+pub mod daily;
 pub mod error;
 pub mod failpoint;
 pub mod jsonl;

@@ -7,8 +7,37 @@ use chrono::{DateTime, Duration, Utc};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::vacuum::VacuumMode;
 
+use deltalake::DeltaTable;
+
 use super::table::LakeTable;
 use crate::Result;
+
+/// A table maintenance can work on: a [`LakeTable`] or a bare Delta table (the insight tables).
+pub trait Maintained {
+    fn delta(&self) -> &DeltaTable;
+    /// Takes the table state an operation returned.
+    fn replace(&mut self, table: DeltaTable);
+}
+
+impl Maintained for LakeTable {
+    fn delta(&self) -> &DeltaTable {
+        LakeTable::delta(self)
+    }
+
+    fn replace(&mut self, table: DeltaTable) {
+        LakeTable::replace(self, table);
+    }
+}
+
+impl Maintained for DeltaTable {
+    fn delta(&self) -> &DeltaTable {
+        self
+    }
+
+    fn replace(&mut self, table: DeltaTable) {
+        *self = table;
+    }
+}
 
 /// Files younger than this are never vacuumed.
 pub const MIN_RETENTION: Duration = Duration::days(7);
@@ -20,7 +49,7 @@ pub struct Vacuumed {
 }
 
 /// Writes a checkpoint at the table's current version.
-pub async fn checkpoint(table: &LakeTable) -> Result<()> {
+pub async fn checkpoint(table: &impl Maintained) -> Result<()> {
     deltalake::checkpoints::create_checkpoint(table.delta(), None).await?;
     Ok(())
 }
@@ -28,7 +57,7 @@ pub async fn checkpoint(table: &LakeTable) -> Result<()> {
 /// Removes files no version within `retention` (at least [`MIN_RETENTION`]) refers to, including
 /// files never committed (a writer that stopped before its commit). `now` is the caller's clock.
 pub async fn vacuum(
-    table: &mut LakeTable,
+    table: &mut impl Maintained,
     retention: Duration,
     now: DateTime<Utc>,
 ) -> Result<Vacuumed> {
@@ -60,7 +89,7 @@ impl deltalake::operations::vacuum::Clock for FixedClock {
 
 /// Compacts small files into larger ones (bin-packing), keeping every row.
 #[cfg(feature = "sql")]
-pub async fn optimize(table: &mut LakeTable) -> Result<u64> {
+pub async fn optimize(table: &mut impl Maintained) -> Result<u64> {
     let (delta, metrics) = table
         .delta()
         .clone()
@@ -72,7 +101,7 @@ pub async fn optimize(table: &mut LakeTable) -> Result<u64> {
 }
 
 /// Sets how many commits apart the writers write checkpoints (`delta.checkpointInterval`).
-pub async fn set_checkpoint_interval(table: &mut LakeTable, commits: u64) -> Result<()> {
+pub async fn set_checkpoint_interval(table: &mut impl Maintained, commits: u64) -> Result<()> {
     let properties = [("delta.checkpointInterval".to_owned(), commits.to_string())].into();
     let delta = table
         .delta()

@@ -18,5 +18,6 @@ pub use deltalake::ObjectStore;
 pub use ind_index::{CatchUp, IndIndex};
 pub use position::{Position, SourceKey};
 pub use raw_zone::{Landed, RawObject, RawZone};
+pub(crate) use table::table_properties;
 pub use table::{Appended, Checkpoint, LakeTable};
 pub use warehouse::{TableId, Warehouse};

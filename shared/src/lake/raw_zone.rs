@@ -18,6 +18,8 @@ pub struct RawObject {
     pub partition: i32,
     pub first_offset: i64,
     pub key: String,
+    /// Bytes in the object.
+    pub size: u64,
 }
 
 /// What [`RawZone::land`] did.
@@ -121,6 +123,23 @@ impl RawZone {
         Ok(landed)
     }
 
+    /// The topics the raw zone holds objects of (the folders under `topics/`), sorted.
+    pub async fn topics(&self) -> Result<Vec<String>> {
+        let prefix = Path::from("topics");
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| Error::RawZone(format!("listing {prefix}: {e}")))?;
+        let mut topics: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect();
+        topics.sort();
+        Ok(topics)
+    }
+
     /// Every landed batch of a topic, in (partition, first offset) order.
     pub async fn list(&self, topic: &str) -> Result<Vec<RawObject>> {
         let prefix = Path::from(format!("topics/{topic}"));
@@ -132,7 +151,11 @@ impl RawZone {
             .map_err(|e| Error::RawZone(format!("listing {prefix}: {e}")))?;
         let mut objects: Vec<RawObject> = metas
             .into_iter()
-            .filter_map(|m| parse_key(topic, m.location.as_ref()))
+            .filter_map(|m| {
+                let mut object = parse_key(topic, m.location.as_ref())?;
+                object.size = m.size;
+                Some(object)
+            })
             .collect();
         objects.sort();
         Ok(objects)
@@ -167,6 +190,7 @@ fn parse_key(topic: &str, key: &str) -> Option<RawObject> {
         partition,
         first_offset: offset,
         key: key.to_owned(),
+        size: 0,
     })
 }
 

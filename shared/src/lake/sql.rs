@@ -44,6 +44,13 @@ pub async fn session(warehouse: &Warehouse) -> Result<(SessionContext, Vec<Strin
     Ok((ctx, names))
 }
 
+/// The version of the Delta table at `path` under the warehouse, if there is one.
+pub async fn table_version(warehouse: &Warehouse, path: &str) -> Result<Option<u64>> {
+    Ok(LakeTable::load_existing(warehouse, path)
+        .await?
+        .and_then(|t| t.version()))
+}
+
 /// Runs one query.
 pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(ctx.sql(sql).await?.collect().await?)

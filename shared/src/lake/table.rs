@@ -56,7 +56,7 @@ fn backoff(attempt: u32) -> std::time::Duration {
 }
 
 /// Table properties every pinpipe table is created with.
-fn table_properties() -> HashMap<String, Option<String>> {
+pub(crate) fn table_properties() -> HashMap<String, Option<String>> {
     [
         // a checkpoint every 100 commits keeps a snapshot load bounded on the stream path
         ("delta.checkpointInterval", "100"),

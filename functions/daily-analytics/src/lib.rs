@@ -1,0 +1,201 @@
+//! The `daily-analytics` handler: an EventBridge scheduled event (run date = the event's `time`) or
+//! `{"date": "YYYY-MM-DD"}` for a backfill → [`pinpipe::daily::run`] → a JSON summary of what each
+//! stage did, and EMF metric lines on stdout.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use pinpipe::config::DailyConfig;
+use pinpipe::daily::{self, DailyOptions, DailyReport};
+use pinpipe::lake::Warehouse;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+/// The function's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Pinpipe(#[from] pinpipe::Error),
+    #[error("not a daily-analytics request: {0}")]
+    Event(#[from] serde_json::Error),
+    #[error("{0}")]
+    Request(String),
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Diagnostic {
+        Diagnostic {
+            error_type: "pinpipe::Error".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What the function accepts: EventBridge's scheduled event (only `time` is read) or an explicit
+/// `date` (a backfill, or a rerun of a given day).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DailyRequest {
+    /// `YYYY-MM-DD`; wins over `time`.
+    #[serde(default)]
+    pub date: Option<String>,
+    /// The scheduled event's time, RFC 3339.
+    #[serde(default)]
+    pub time: Option<String>,
+}
+
+impl DailyRequest {
+    /// The run date: `date`, else the day of `time`, else today (UTC).
+    pub fn run_date(&self, now: DateTime<Utc>) -> Result<NaiveDate, Error> {
+        if let Some(date) = &self.date {
+            return NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+                .map_err(|_| Error::Request(format!("date {date:?} is not a YYYY-MM-DD date")));
+        }
+        if let Some(time) = &self.time {
+            return DateTime::parse_from_rfc3339(time.trim())
+                .map(|t| t.with_timezone(&Utc).date_naive())
+                .map_err(|_| Error::Request(format!("time {time:?} is not an RFC 3339 time")));
+        }
+        Ok(now.date_naive())
+    }
+}
+
+/// The answer: the run's summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct DailySummary {
+    pub run_date: String,
+    pub raw_objects: u64,
+    pub records_in: u64,
+    pub rows_written: u64,
+    pub quarantined: u64,
+    pub duplicates_skipped: u64,
+    pub insight_tables_written: Vec<String>,
+    pub insight_rows: u64,
+    pub tables_maintained: usize,
+    pub tables_left_for_next_run: Vec<String>,
+    pub clean_ms: u64,
+    pub insights_ms: u64,
+    pub maintenance_ms: u64,
+}
+
+impl From<&DailyReport> for DailySummary {
+    fn from(r: &DailyReport) -> Self {
+        DailySummary {
+            run_date: r.run_date.to_string(),
+            raw_objects: r.clean.iter().map(|c| c.objects).sum(),
+            records_in: r.clean.iter().map(|c| c.stats.read).sum(),
+            rows_written: r.clean.iter().map(|c| c.rows_written).sum(),
+            quarantined: r.clean.iter().map(|c| c.quarantined).sum(),
+            duplicates_skipped: r.clean.iter().map(|c| c.stats.duplicates + c.reposts).sum(),
+            insight_tables_written: r
+                .insights
+                .iter()
+                .filter(|i| i.version.is_some())
+                .map(|i| i.name.to_owned())
+                .collect(),
+            insight_rows: r.insights.iter().map(|i| i.rows).sum(),
+            tables_maintained: r.maintenance.iter().filter(|m| !m.skipped).count(),
+            tables_left_for_next_run: r
+                .maintenance
+                .iter()
+                .filter(|m| m.skipped)
+                .map(|m| m.table.clone())
+                .collect(),
+            clean_ms: r.clean_ms,
+            insights_ms: r.insights_ms,
+            maintenance_ms: r.maintenance_ms,
+        }
+    }
+}
+
+/// Built once at cold start.
+pub struct State {
+    warehouse: Warehouse,
+    config: DailyConfig,
+    /// One run at a time per container (a retried event waits for the run in flight).
+    running: Mutex<()>,
+    /// Print EMF metric lines on stdout (CloudWatch reads them there); off for local runs.
+    emit_metrics: bool,
+}
+
+impl State {
+    pub fn new(config: &DailyConfig, emit_metrics: bool) -> Result<Self, Error> {
+        Ok(State {
+            warehouse: Warehouse::open(&config.warehouse, &config.aws)?,
+            config: config.clone(),
+            running: Mutex::new(()),
+            emit_metrics,
+        })
+    }
+
+    /// Runs the day's work for a request, with `now` as the clock.
+    pub async fn run(
+        &self,
+        request: &DailyRequest,
+        now: DateTime<Utc>,
+    ) -> Result<DailyReport, Error> {
+        let options = DailyOptions {
+            run_date: request.run_date(now)?,
+            now,
+            routes: self.config.routes.clone(),
+            budget: Duration::from_secs(self.config.budget_seconds),
+            chunk_bytes: self.config.chunk_mb << 20,
+        };
+        let _one_at_a_time = self.running.lock().await;
+        let report = daily::run(&self.warehouse, &options).await?;
+        if self.emit_metrics {
+            for line in report.metric_lines(&self.config.metrics_namespace, Utc::now()) {
+                println!("{line}");
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The handler.
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<DailySummary, Error> {
+    handle_json(state, event.payload).await
+}
+
+/// The handler on a bare JSON payload (local runs, tests).
+pub async fn handle_json(state: &State, payload: Value) -> Result<DailySummary, Error> {
+    let request: DailyRequest = if payload.is_null() {
+        DailyRequest::default()
+    } else {
+        serde_json::from_value(payload)?
+    };
+    let report = state.run(&request, Utc::now()).await?;
+    Ok(DailySummary::from(&report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: &str) -> DailyRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_run_date_is_the_explicit_date_else_the_scheduled_events_day() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T12:00:03Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let scheduled = request(
+            r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
+                "time":"2026-11-26T12:00:00Z","region":"eu-west-1","resources":[],"detail":{}}"#,
+        );
+        assert_eq!(scheduled.run_date(now).unwrap().to_string(), "2026-11-26");
+        let backfill = request(r#"{"date":"2026-01-31"}"#);
+        assert_eq!(backfill.run_date(now).unwrap().to_string(), "2026-01-31");
+        assert_eq!(
+            request("{}").run_date(now).unwrap().to_string(),
+            "2026-11-27"
+        );
+        let bad = request(r#"{"date":"31/01/2026"}"#)
+            .run_date(now)
+            .unwrap_err();
+        assert!(bad.to_string().contains("31/01/2026"), "{bad}");
+    }
+}

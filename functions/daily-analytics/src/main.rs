@@ -1,0 +1,21 @@
+//! Cold start: read the environment once, open the warehouse, serve invocations.
+
+use daily_analytics::{State, handle};
+use lambda_runtime::{Error, service_fn};
+use pinpipe::config::DailyConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,pinpipe=info,daily_analytics=info".into()),
+        )
+        .with_target(false)
+        .with_current_span(false)
+        .init();
+    let config = DailyConfig::from_env()?;
+    let state = State::new(&config, true)?;
+    lambda_runtime::run(service_fn(|event| handle(&state, event))).await
+}

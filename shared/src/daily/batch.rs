@@ -1,0 +1,354 @@
+//! The daily run's first stage: raw-zone objects not cleaned yet → `tables/batch/<table>`, exactly
+//! once, rejections to the quarantine.
+//!
+//! Progress is kept per raw topic partition as a Delta `txn` ([`SourceKey::RawZone`]) in the same
+//! commit as the rows: the first offset of the last object cleaned. Raw objects are immutable and a
+//! partition's objects never overlap ([`RawZone::land`]), so "objects after the committed first
+//! offset" are exactly the ones not cleaned yet. The quarantine keeps its own position per
+//! partition, so a crash between the two commits neither loses nor doubles a rejection. Objects are
+//! cleaned in chunks of bounded size (one commit per chunk), so memory does not grow with a day's
+//! volume. Re-posted records (an `ind` the batch table holds) are dropped against an [`IndIndex`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use tracing::{info, warn};
+
+use crate::cleaner::{CleanStats, Outcome, TableCleaner};
+use crate::config::TopicRoutes;
+use crate::lake::{
+    Appended, Checkpoint, IndIndex, LakeTable, Position, RawObject, RawZone, SourceKey, TableId,
+    Warehouse,
+};
+use crate::quarantine::{QuarantineRecord, SourceRef};
+use crate::record::CleanRow;
+use crate::{Result, Table, schema};
+
+/// Raw objects fetched at once.
+const FETCH_CONCURRENCY: usize = 16;
+
+/// A raw topic partition and the first offset of the last object the batch table holds.
+pub type Progress = BTreeMap<(Table, String, i32), i64>;
+
+/// What the cleaning stage did for one table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchCleanReport {
+    pub table: Table,
+    /// Raw objects read (new to the table or to the quarantine).
+    pub objects: u64,
+    /// Cleaning counters over the records read.
+    pub stats: CleanStats,
+    /// Clean rows dropped because the table already held their `ind`.
+    pub reposts: u64,
+    pub rows_written: u64,
+    pub quarantined: u64,
+    /// Commits made to the batch table.
+    pub commits: u64,
+    /// The batch table's version after the stage.
+    pub version: u64,
+    pub ms: u64,
+}
+
+/// One raw object to read, and which of the two destinations still need it.
+#[derive(Clone, Debug)]
+struct Pending {
+    object: RawObject,
+    rows: bool,
+    rejections: bool,
+}
+
+/// Cleans every raw object no batch table or quarantine holds yet, table by table. `chunk_bytes`
+/// bounds the raw bytes held (and committed) at once. Returns a report per table and the progress
+/// every batch table has reached (all partitions, new or not).
+pub async fn clean_new_raw(
+    warehouse: &Warehouse,
+    routes: &TopicRoutes,
+    now: DateTime<Utc>,
+    chunk_bytes: u64,
+) -> Result<(Vec<BatchCleanReport>, Progress)> {
+    let raw = RawZone::new(warehouse)?;
+    let mut topics: BTreeMap<Table, Vec<String>> = BTreeMap::new();
+    for topic in raw.topics().await? {
+        match routes.table_for(&topic) {
+            Some(table) => topics.entry(table).or_default().push(topic),
+            None => warn!(%topic, "Raw topic feeds no table; its objects are left alone."),
+        }
+    }
+    let mut reports = Vec::new();
+    let mut progress = Progress::new();
+    for table in Table::ALL {
+        let topics = topics.get(&table).map(Vec::as_slice).unwrap_or_default();
+        let report = clean_table(
+            warehouse,
+            &raw,
+            table,
+            topics,
+            now,
+            chunk_bytes,
+            &mut progress,
+        )
+        .await?;
+        reports.push(report);
+    }
+    Ok((reports, progress))
+}
+
+async fn clean_table(
+    warehouse: &Warehouse,
+    raw: &RawZone,
+    table: Table,
+    topics: &[String],
+    now: DateTime<Utc>,
+    chunk_bytes: u64,
+    progress: &mut Progress,
+) -> Result<BatchCleanReport> {
+    let started = Instant::now();
+    let mut lake = LakeTable::open(warehouse, TableId::Batch(table)).await?;
+    let mut quarantine = LakeTable::open(warehouse, TableId::Quarantine).await?;
+    let mut pending = Vec::new();
+    for topic in topics {
+        let mut committed: HashMap<i32, (Option<i64>, Option<i64>)> = HashMap::new();
+        for object in raw.list(topic).await? {
+            let source = source_of(&object);
+            let (rows_at, rejections_at) = match committed.get(&object.partition) {
+                Some(known) => *known,
+                None => {
+                    let rows_at = offset(lake.committed(&source).await?);
+                    let rejections_at = offset(quarantine.committed(&source).await?);
+                    committed.insert(object.partition, (rows_at, rejections_at));
+                    (rows_at, rejections_at)
+                }
+            };
+            if let Some(at) = rows_at {
+                progress.insert((table, topic.clone(), object.partition), at);
+            }
+            let rows = rows_at.is_none_or(|at| object.first_offset > at);
+            let rejections = rejections_at.is_none_or(|at| object.first_offset > at);
+            if rows || rejections {
+                pending.push(Pending {
+                    object,
+                    rows,
+                    rejections,
+                });
+            }
+        }
+    }
+
+    let mut report = BatchCleanReport {
+        table,
+        objects: pending.len() as u64,
+        stats: CleanStats::new(table),
+        reposts: 0,
+        rows_written: 0,
+        quarantined: 0,
+        commits: 0,
+        version: lake.version(),
+        ms: 0,
+    };
+    let mut cleaner = TableCleaner::new(table);
+    let mut index = IndIndex::new();
+    for chunk in chunks(&pending, chunk_bytes) {
+        let bodies: Vec<Vec<u8>> = futures::stream::iter(chunk)
+            .map(|p| raw.get(&p.object.key))
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut rows: Vec<CleanRow<'_>> = Vec::new();
+        let mut rejected = Vec::new();
+        for (p, body) in chunk.iter().zip(&bodies) {
+            for (line, bytes) in lines(body).enumerate() {
+                match cleaner.push(bytes) {
+                    Outcome::Clean(c) if p.rows => rows.push(c.row),
+                    Outcome::Rejected(r) if p.rejections => {
+                        let source = SourceRef::File {
+                            path: p.object.key.clone(),
+                            line: line as u64 + 1,
+                        };
+                        rejected.push(QuarantineRecord::new(r, bytes, source, now));
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        // the rows, with each partition's position
+        let checkpoints = positions(chunk.iter().filter(|p| p.rows));
+        if !checkpoints.is_empty() {
+            index.catch_up(&lake).await?;
+            let (rows, reposts) = index.without_reposts(rows);
+            report.reposts += reposts as u64;
+            let inds: Vec<i64> = rows.iter().map(CleanRow::ind).collect();
+            let data = schema::to_record_batch(table, &rows)?;
+            match lake.append(vec![data], &checkpoints).await? {
+                Appended::Committed { version, .. } => {
+                    index.committed(version, inds.iter().copied());
+                    report.rows_written += inds.len() as u64;
+                    report.commits += 1;
+                }
+                Appended::Recovered { .. } => {
+                    report.rows_written += inds.len() as u64;
+                    report.commits += 1;
+                }
+                Appended::AlreadyCommitted | Appended::Nothing => {}
+            }
+            for c in &checkpoints {
+                if let (SourceKey::RawZone { topic, partition }, Position::Offset(at)) =
+                    (&c.source, &c.position)
+                {
+                    progress.insert((table, topic.clone(), *partition), *at);
+                }
+            }
+            crate::failpoint::hit("daily-after-clean-commit");
+        }
+
+        // the rejections, with the quarantine's own position per partition (committed even
+        // without a rejection, so that a later run does not read these objects again for it)
+        let checkpoints = positions(chunk.iter().filter(|p| p.rejections));
+        if !checkpoints.is_empty() {
+            let data = schema::quarantine_batch(&rejected)?;
+            if let Appended::Committed { rows, .. } | Appended::Recovered { rows, .. } =
+                quarantine.append(vec![data], &checkpoints).await?
+            {
+                report.quarantined += rows as u64;
+            }
+            crate::failpoint::hit("daily-after-quarantine-commit");
+        }
+    }
+    report.stats = cleaner.stats().clone();
+    report.version = lake.version();
+    report.ms = started.elapsed().as_millis() as u64;
+    info!(
+        table = table.name(),
+        objects = report.objects,
+        records = report.stats.read,
+        clean = report.stats.clean,
+        duplicates = report.stats.duplicates,
+        rejected = report.stats.rejected_total(),
+        reposts = report.reposts,
+        rows_written = report.rows_written,
+        quarantined = report.quarantined,
+        commits = report.commits,
+        version = report.version,
+        ms = report.ms,
+        "Cleaned new raw objects."
+    );
+    Ok(report)
+}
+
+fn source_of(object: &RawObject) -> SourceKey {
+    SourceKey::RawZone {
+        topic: object.topic.clone(),
+        partition: object.partition,
+    }
+}
+
+fn offset(position: Option<Position>) -> Option<i64> {
+    match position {
+        Some(Position::Offset(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// Each partition's last object among `objects`, as a position to commit.
+fn positions<'a>(objects: impl Iterator<Item = &'a Pending>) -> Vec<Checkpoint> {
+    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for p in objects {
+        let at = last
+            .entry((p.object.topic.clone(), p.object.partition))
+            .or_insert(p.object.first_offset);
+        *at = (*at).max(p.object.first_offset);
+    }
+    last.into_iter()
+        .map(|((topic, partition), at)| Checkpoint {
+            source: SourceKey::RawZone { topic, partition },
+            position: Position::Offset(at),
+        })
+        .collect()
+}
+
+/// Consecutive runs of objects of at most `max_bytes` each (at least one object per run).
+fn chunks(pending: &[Pending], max_bytes: u64) -> Vec<&[Pending]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, p) in pending.iter().enumerate() {
+        if i > start && bytes + p.object.size > max_bytes {
+            out.push(&pending[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += p.object.size;
+    }
+    if start < pending.len() {
+        out.push(&pending[start..]);
+    }
+    out
+}
+
+/// The records of a raw object: one per line (the landing writes no empty line; a trailing
+/// newline ends the last record).
+fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = body.strip_suffix(b"\n").unwrap_or(body);
+    body.split(|b| *b == b'\n')
+        .filter(move |_| !body.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(partition: i32, first_offset: i64, size: u64) -> Pending {
+        Pending {
+            object: RawObject {
+                topic: "t.pin".into(),
+                partition,
+                first_offset,
+                key: String::new(),
+                size,
+            },
+            rows: true,
+            rejections: true,
+        }
+    }
+
+    #[test]
+    fn chunks_hold_at_most_the_byte_budget_and_at_least_one_object() {
+        let objects = [
+            pending(0, 0, 60),
+            pending(0, 5, 60),
+            pending(0, 9, 200),
+            pending(1, 0, 10),
+        ];
+        let sizes: Vec<usize> = chunks(&objects, 100).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [1, 1, 1, 1]);
+        let sizes: Vec<usize> = chunks(&objects, 1000).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [4]);
+        assert!(chunks(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn a_chunk_commits_the_last_object_of_each_partition() {
+        let objects = [pending(0, 0, 1), pending(0, 5, 1), pending(1, 3, 1)];
+        let positions: Vec<(String, Position)> = positions(objects.iter())
+            .into_iter()
+            .map(|c| (c.source.app_id(), c.position))
+            .collect();
+        assert_eq!(
+            positions,
+            [
+                ("pinpipe/raw/t.pin/0".to_owned(), Position::Offset(5)),
+                ("pinpipe/raw/t.pin/1".to_owned(), Position::Offset(3)),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_line_of_an_object_is_one_record() {
+        let all: Vec<&[u8]> = lines(b"{\"a\":1}\n{\"b\":2}\n").collect();
+        assert_eq!(all, [b"{\"a\":1}".as_slice(), b"{\"b\":2}"]);
+        assert_eq!(lines(b"").count(), 0);
+        assert_eq!(lines(b"x").count(), 1);
+    }
+}

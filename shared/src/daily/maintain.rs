@@ -1,0 +1,79 @@
+//! The daily run's third stage: every table of the lake compacted, checkpointed and vacuumed, table
+//! by table until the time budget is spent (the rest waits for tomorrow; nothing is half done:
+//! each step is one Delta commit or none).
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::Result;
+use crate::lake::maintenance::{self, MIN_RETENTION};
+use crate::lake::sql::INSIGHTS;
+use crate::lake::{LakeTable, TableId, Warehouse};
+
+/// What maintenance did to one table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub table: String,
+    /// Not reached within the budget.
+    pub skipped: bool,
+    /// Small files compacted away.
+    pub files_compacted: u64,
+    /// Files vacuum deleted (older than the retention, referenced by no version within it).
+    pub files_vacuumed: u64,
+    pub version: u64,
+    pub ms: u64,
+}
+
+/// Maintains the cleaned tables, the quarantine and the insight tables that exist, in that order,
+/// starting no table after `deadline`.
+pub async fn maintain_all(
+    warehouse: &Warehouse,
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<Vec<MaintenanceReport>> {
+    let mut paths: Vec<String> = TableId::ALL.iter().map(|id| id.path()).collect();
+    paths.extend(INSIGHTS.iter().map(|name| super::insights::path(name)));
+    let mut reports = Vec::new();
+    for path in paths {
+        if Instant::now() >= deadline {
+            warn!(table = %path, "Maintenance budget spent; table left for the next run.");
+            reports.push(MaintenanceReport {
+                table: path,
+                skipped: true,
+                files_compacted: 0,
+                files_vacuumed: 0,
+                version: 0,
+                ms: 0,
+            });
+            continue;
+        }
+        let Some(mut table) = LakeTable::load_existing(warehouse, &path).await? else {
+            continue;
+        };
+        let started = Instant::now();
+        let files_compacted = maintenance::optimize(&mut table).await?;
+        maintenance::checkpoint(&table).await?;
+        let vacuumed = maintenance::vacuum(&mut table, MIN_RETENTION, now).await?;
+        let report = MaintenanceReport {
+            table: path,
+            skipped: false,
+            files_compacted,
+            files_vacuumed: vacuumed.files_deleted as u64,
+            version: table.version().unwrap_or_default(),
+            ms: started.elapsed().as_millis() as u64,
+        };
+        info!(
+            table = %report.table,
+            files_compacted = report.files_compacted,
+            files_vacuumed = report.files_vacuumed,
+            version = report.version,
+            ms = report.ms,
+            "Maintained table."
+        );
+        crate::failpoint::hit("daily-after-maintain-table");
+        reports.push(report);
+    }
+    Ok(reports)
+}

@@ -1,0 +1,216 @@
+//! The daily run (the `daily-analytics` function and `pinpipe daily`): three stages, each safe to
+//! stop anywhere and run again.
+//!
+//! 1. [`batch`]: raw-zone objects not cleaned yet → `tables/batch/*` and the quarantine, exactly
+//!    once (progress per raw topic partition, committed with the rows).
+//! 2. [`insights`]: the nine insight tables for the run date, skipped where already computed from
+//!    the same inputs.
+//! 3. [`maintain`]: compaction, checkpoints and vacuum of every table, within a time budget.
+
+pub mod batch;
+pub mod insights;
+pub mod maintain;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tracing::info;
+
+pub use self::batch::{BatchCleanReport, Progress};
+pub use self::insights::InsightReport;
+pub use self::maintain::MaintenanceReport;
+use crate::Result;
+use crate::config::TopicRoutes;
+use crate::lake::Warehouse;
+use crate::metrics::{MetricSet, Unit};
+
+/// Raw bytes cleaned and committed at once (bounds the run's memory whatever the day's volume).
+pub const DEFAULT_CHUNK_BYTES: u64 = 64 << 20;
+
+/// How one daily run goes.
+#[derive(Clone, Debug)]
+pub struct DailyOptions {
+    /// The date the insight partitions are written under.
+    pub run_date: NaiveDate,
+    /// The run's clock (vacuum's retention is measured from it; quarantine times).
+    pub now: DateTime<Utc>,
+    pub routes: TopicRoutes,
+    /// Maintenance stops starting work on a new table after this long (measured from the run's start).
+    pub budget: Duration,
+    pub chunk_bytes: u64,
+}
+
+/// What a daily run did.
+#[derive(Clone, Debug)]
+pub struct DailyReport {
+    pub run_date: NaiveDate,
+    pub clean: Vec<BatchCleanReport>,
+    /// The fingerprint of the insights' inputs (every batch table's raw-zone progress).
+    pub inputs: i64,
+    pub insights: Vec<InsightReport>,
+    pub maintenance: Vec<MaintenanceReport>,
+    pub clean_ms: u64,
+    pub insights_ms: u64,
+    pub maintenance_ms: u64,
+}
+
+impl DailyReport {
+    /// CloudWatch EMF lines: one for the run, one per batch table.
+    pub fn metric_lines(&self, namespace: &str, at: DateTime<Utc>) -> Vec<String> {
+        let mut lines = vec![
+            MetricSet::new(namespace)
+                .dimension("Function", "daily-analytics")
+                .metric("CleanMs", Unit::Milliseconds, self.clean_ms as f64)
+                .metric("InsightsMs", Unit::Milliseconds, self.insights_ms as f64)
+                .metric(
+                    "MaintenanceMs",
+                    Unit::Milliseconds,
+                    self.maintenance_ms as f64,
+                )
+                .count(
+                    "InsightTablesWritten",
+                    self.insights.iter().filter(|i| i.version.is_some()).count() as u64,
+                )
+                .count(
+                    "TablesMaintained",
+                    self.maintenance.iter().filter(|m| !m.skipped).count() as u64,
+                )
+                .count(
+                    "TablesNotMaintained",
+                    self.maintenance.iter().filter(|m| m.skipped).count() as u64,
+                )
+                .to_line(at),
+        ];
+        for c in &self.clean {
+            lines.push(
+                MetricSet::new(namespace)
+                    .dimension("Function", "daily-analytics")
+                    .dimension("Table", c.table.name())
+                    .count("RawObjects", c.objects)
+                    .count("RecordsIn", c.stats.read)
+                    .count("RecordsClean", c.stats.clean)
+                    .count("RowsWritten", c.rows_written)
+                    .count("FieldsNulled", c.stats.nulled_total())
+                    .count("RecordsRejected", c.stats.rejected_total())
+                    .count("DuplicatesSkipped", c.stats.duplicates + c.reposts)
+                    .to_line(at),
+            );
+        }
+        lines
+    }
+}
+
+/// Runs the three stages.
+pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyReport> {
+    let started = Instant::now();
+    let (clean, progress) =
+        batch::clean_new_raw(warehouse, &options.routes, options.now, options.chunk_bytes).await?;
+    let clean_ms = started.elapsed().as_millis() as u64;
+
+    let at = Instant::now();
+    let inputs = fingerprint(&progress);
+    let insights = publish_insights(warehouse, options.run_date, inputs).await?;
+    let insights_ms = at.elapsed().as_millis() as u64;
+    crate::failpoint::hit("daily-before-maintenance");
+
+    let at = Instant::now();
+    let deadline = started + options.budget;
+    let maintenance = maintain::maintain_all(warehouse, options.now, deadline).await?;
+    let maintenance_ms = at.elapsed().as_millis() as u64;
+
+    let report = DailyReport {
+        run_date: options.run_date,
+        clean,
+        inputs,
+        insights,
+        maintenance,
+        clean_ms,
+        insights_ms,
+        maintenance_ms,
+    };
+    info!(
+        run_date = %report.run_date,
+        rows_written = report.clean.iter().map(|c| c.rows_written).sum::<u64>(),
+        quarantined = report.clean.iter().map(|c| c.quarantined).sum::<u64>(),
+        raw_objects = report.clean.iter().map(|c| c.objects).sum::<u64>(),
+        insight_tables_written = report.insights.iter().filter(|i| i.version.is_some()).count(),
+        tables_maintained = report.maintenance.iter().filter(|m| !m.skipped).count(),
+        clean_ms,
+        insights_ms,
+        maintenance_ms,
+        "Daily run done."
+    );
+    Ok(report)
+}
+
+/// Computes and writes the insights whose run-date partition is not current for `inputs`.
+async fn publish_insights(
+    warehouse: &Warehouse,
+    run_date: NaiveDate,
+    inputs: i64,
+) -> Result<Vec<InsightReport>> {
+    let mut stale = Vec::new();
+    for name in crate::lake::sql::INSIGHTS {
+        if !insights::is_current(warehouse, name, run_date, inputs).await? {
+            stale.push(name);
+        }
+    }
+    let mut reports = Vec::new();
+    if stale.is_empty() {
+        return Ok(crate::lake::sql::INSIGHTS
+            .iter()
+            .map(|name| InsightReport {
+                name,
+                rows: 0,
+                version: None,
+            })
+            .collect());
+    }
+    for computed in insights::compute(warehouse).await? {
+        let version = if stale.contains(&computed.name) {
+            let version = insights::write(warehouse, &computed, run_date, inputs).await?;
+            crate::failpoint::hit("daily-after-insight");
+            Some(version)
+        } else {
+            None
+        };
+        reports.push(InsightReport {
+            name: computed.name,
+            rows: computed.rows(),
+            version,
+        });
+    }
+    Ok(reports)
+}
+
+/// A stable fingerprint of the batch tables' progress (FNV-1a, 63 bits: a Delta `txn` version).
+pub fn fingerprint(progress: &Progress) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for ((table, topic, partition), offset) in progress {
+        let entry = format!("{table}\t{topic}\t{partition}\t{offset}\n");
+        for byte in entry.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    (hash & (i64::MAX as u64)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Table;
+
+    #[test]
+    fn the_fingerprint_changes_with_any_partitions_progress_and_only_then() {
+        let mut progress = Progress::new();
+        let empty = fingerprint(&progress);
+        progress.insert((Table::Pin, "t.pin".into(), 0), 10);
+        let one = fingerprint(&progress);
+        assert_ne!(empty, one);
+        assert_eq!(one, fingerprint(&progress.clone()));
+        progress.insert((Table::Pin, "t.pin".into(), 0), 11);
+        assert_ne!(one, fingerprint(&progress));
+        assert!(fingerprint(&progress) >= 0);
+    }
+}

@@ -1,0 +1,552 @@
+//! The daily run (`daily-analytics`' work, `pinpipe daily`): raw objects → `tables/batch/*` exactly
+//! once → the nine insight tables, equal to an independent DuckDB computation; idempotent, resumable
+//! after a crash at any stage; on a local path and on moto S3.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use pinpipe::Table;
+use pinpipe::config::{AwsConfig, TopicRoutes};
+use pinpipe::daily::{self, DailyOptions, DailyReport};
+use pinpipe::lake::{RawZone, Warehouse, sql};
+use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
+use pinpipe::source::emulator_payload;
+use pinpipe_tests::{Moto, TempDir, lines};
+use serde_json::{Value, json};
+
+const PREFIX: &str = "0a1b2c3d4e5f";
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn options(run_date: &str, chunk_bytes: u64) -> DailyOptions {
+    DailyOptions {
+        run_date: date(run_date),
+        now: Utc::now(),
+        routes: TopicRoutes::default(),
+        budget: Duration::from_secs(600),
+        chunk_bytes,
+    }
+}
+
+/// The real rows of a table in the original emulator's payload format.
+fn real_payloads(table: Table) -> Vec<Vec<u8>> {
+    lines(&format!("source-rows/{table}.jsonl"))
+        .iter()
+        .map(|l| emulator_payload(table, l.as_bytes()).unwrap())
+        .collect()
+}
+
+/// Lands `payloads` on `<PREFIX>.<table>` as the msk-consumer does: spread over `partitions`
+/// partitions (record i to partition i % partitions), `per_object` records per delivery.
+async fn land(
+    warehouse: &Warehouse,
+    table: Table,
+    payloads: &[Vec<u8>],
+    partitions: usize,
+    first_offset: i64,
+    per_object: usize,
+) {
+    let mut lander = Lander::new(warehouse.clone(), TopicRoutes::default()).unwrap();
+    for partition in 0..partitions {
+        let records: Vec<KafkaRecord> = payloads
+            .iter()
+            .skip(partition)
+            .step_by(partitions)
+            .enumerate()
+            .map(|(i, p)| KafkaRecord {
+                offset: first_offset + i as i64,
+                value: Some(p.clone()),
+            })
+            .collect();
+        for chunk in records.chunks(per_object) {
+            let batch = PartitionBatch {
+                topic: format!("{PREFIX}.{table}"),
+                partition: partition as i32,
+                records: chunk.to_vec(),
+            };
+            let report = lander.land(&batch, Utc::now()).await;
+            assert_eq!(report.error, None);
+        }
+    }
+}
+
+async fn land_real_rows(warehouse: &Warehouse, partitions: usize, per_object: usize) {
+    for table in Table::ALL {
+        land(
+            warehouse,
+            table,
+            &real_payloads(table),
+            partitions,
+            0,
+            per_object,
+        )
+        .await;
+    }
+}
+
+/// A query's rows as sorted JSON lines.
+async fn rows(warehouse: &Warehouse, query: &str) -> Vec<String> {
+    let (ctx, _) = sql::session(warehouse).await.unwrap();
+    let batches = sql::query(&ctx, query).await.unwrap();
+    let mut out = Vec::new();
+    sql::write_jsonl(&batches, &mut out).unwrap();
+    let mut lines: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+async fn count(warehouse: &Warehouse, table: &str) -> u64 {
+    let row = rows(warehouse, &format!("SELECT count(*) AS n FROM {table}")).await;
+    serde_json::from_str::<Value>(&row[0]).unwrap()["n"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Everything a run leaves that a reader sees: batch rows, quarantine rows (without the time of
+/// rejection), and every insight table's rows.
+async fn lake_state(warehouse: &Warehouse) -> BTreeMap<String, Vec<String>> {
+    let mut state = BTreeMap::new();
+    for table in Table::ALL {
+        let name = format!("batch_{table}");
+        state.insert(
+            name.clone(),
+            rows(warehouse, &format!("SELECT * FROM {name}")).await,
+        );
+    }
+    state.insert(
+        "quarantine".into(),
+        rows(warehouse, "SELECT * EXCLUDE (rejected_at) FROM quarantine").await,
+    );
+    for name in sql::INSIGHTS {
+        state.insert(
+            name.into(),
+            rows(warehouse, &format!("SELECT * FROM {name}")).await,
+        );
+    }
+    state
+}
+
+/// The insight rows pinpipe wrote for `run_date`, as (insight, row) JSON values.
+async fn insight_rows(warehouse: &Warehouse, run_date: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for name in sql::INSIGHTS {
+        let query = format!("SELECT * FROM {name} WHERE run_date = DATE '{run_date}'");
+        for line in rows(warehouse, &query).await {
+            out.push((name.to_owned(), serde_json::from_str(&line).unwrap()));
+        }
+    }
+    out
+}
+
+/// The same insights computed by `tests/golden/insights.py` (DuckDB over the batch tables).
+fn golden_rows(warehouse_dir: &Path, run_date: &str) -> Vec<(String, Value)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/insights.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(warehouse_dir)
+        .arg(run_date)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "golden script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["insight"].as_str().unwrap().to_owned(), v["row"].clone())
+        })
+        .collect()
+}
+
+/// Rows as comparable text: keys sorted, floats to 9 decimals (medians), per insight, sorted.
+fn canonical(rows: &[(String, Value)]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, row) in rows {
+        let fields: BTreeMap<&str, String> = row
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::Number(n) if n.is_f64() => format!("{:.9}", n.as_f64().unwrap()),
+                    other => other.to_string(),
+                };
+                (k.as_str(), text)
+            })
+            .collect();
+        out.entry(name.clone())
+            .or_default()
+            .push(format!("{fields:?}"));
+    }
+    for rows in out.values_mut() {
+        rows.sort();
+    }
+    out
+}
+
+fn assert_insights_match_golden(ours: &[(String, Value)], golden: &[(String, Value)]) {
+    let (ours, golden) = (canonical(ours), canonical(golden));
+    for name in sql::INSIGHTS {
+        assert_eq!(
+            ours.get(name),
+            golden.get(name),
+            "{name}: pinpipe's rows (left) differ from DuckDB's (right)"
+        );
+    }
+}
+
+fn local_warehouse(dir: &TempDir) -> (String, Warehouse) {
+    let uri = dir.path().join("warehouse").display().to_string();
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    (uri, warehouse)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_posts_in_the_raw_zone_become_2019_batch_rows_per_table_and_insights_equal_to_duckdb()
+{
+    let dir = TempDir::new("daily-real");
+    let (uri, warehouse) = local_warehouse(&dir);
+    land_real_rows(&warehouse, 2, 250).await;
+
+    let report = daily::run(&warehouse, &options("2026-11-27", 64 << 10))
+        .await
+        .unwrap();
+    for c in &report.clean {
+        assert_eq!(c.stats.read, 2_262, "{:?}", c.table);
+        assert_eq!(c.rows_written, 2_019, "{:?}", c.table);
+        assert!(c.commits > 1, "small chunks make several commits: {c:?}");
+    }
+    for table in Table::ALL {
+        assert_eq!(count(&warehouse, &format!("batch_{table}")).await, 2_019);
+    }
+    // the batch rows are `pinpipe clean`'s rows (one partition keeps the file's arrival order
+    // per table; with two, the same rows arrive, and re-sent copies are identical)
+    for table in Table::ALL {
+        let path = pinpipe_tests::data_file(&format!("source-rows/{table}.jsonl"));
+        let run = pinpipe_tests::pinpipe(
+            &[
+                "clean",
+                "--table",
+                table.name(),
+                "--input",
+                path.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert!(run.success);
+        let mut expected: Vec<String> = String::from_utf8(run.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        expected.sort();
+        let ours = rows(&warehouse, &format!("SELECT * FROM batch_{table}")).await;
+        assert_eq!(ours, expected, "{table}");
+    }
+
+    let ours = insight_rows(&warehouse, "2026-11-27").await;
+    assert!(ours.len() > 9, "every insight has rows: {}", ours.len());
+    let golden = golden_rows(Path::new(&uri), "2026-11-27");
+    assert_insights_match_golden(&ours, &golden);
+}
+
+/// Source rows built to hit the insights' edges: tied categories and posters, even-sized groups
+/// (medians between two values), every age-group boundary, join years just outside 2015–2020.
+fn edge_rows() -> BTreeMap<Table, Vec<Vec<u8>>> {
+    let mut pins = Vec::new();
+    let mut geos = Vec::new();
+    let mut users = Vec::new();
+    let posts = [
+        // ind, country, category, poster, followers, age, join year, post year
+        (1, "Aruba", "art", "ann", "10", 17, 2014, 2017),
+        (2, "Aruba", "art", "bob", "20", 18, 2015, 2018),
+        (3, "Aruba", "diy", "cid", "20", 24, 2015, 2019),
+        (4, "Aruba", "diy", "dee", "5", 25, 2016, 2020),
+        (5, "Benin", "travel", "eve", "1M", 35, 2020, 2022),
+        (6, "Benin", "travel", "fay", "1M", 36, 2020, 2023),
+        (7, "Benin", "art", "gus", "3k", 50, 2021, 2021),
+        (8, "Chad", "art", "hal", "7", 51, 2019, 2018),
+        (9, "Chad", "diy", "ivy", "9", 90, 2019, 2018),
+        (10, "Chad", "quotes", "jon", "1M", 40, 2018, 2018),
+    ];
+    for (ind, country, category, poster, followers, age, joined, posted) in posts {
+        pins.push(
+            json!({"index": ind, "unique_id": format!("u{ind}"), "title": "t",
+            "description": "d", "poster_name": poster, "follower_count": followers,
+            "tag_list": "a,b", "is_image_or_video": "image", "image_src": "https://x/y.jpg",
+            "downloaded": 1, "save_location": "Local save in /data/x", "category": category}),
+        );
+        geos.push(
+            json!({"ind": ind, "timestamp": format!("{posted}-06-01 10:00:00"),
+            "latitude": 1.5, "longitude": 2.5, "country": country}),
+        );
+        users.push(
+            json!({"ind": ind, "first_name": "F", "last_name": "L", "age": age,
+            "date_joined": format!("{joined}-03-04 05:06:07")}),
+        );
+    }
+    // a rejection per table (kept in the quarantine), and a user without a pin
+    pins.push(json!({"index": "eleven"}));
+    geos.push(
+        json!({"ind": 12, "timestamp": "2020-01-01 00:00:00", "latitude": 500,
+        "longitude": 0, "country": "Chad"}),
+    );
+    users.push(
+        json!({"ind": 13, "first_name": "A", "last_name": "B", "age": 30,
+        "date_joined": "not a date"}),
+    );
+    users.push(
+        json!({"ind": 14, "first_name": "A", "last_name": "B", "age": 30,
+        "date_joined": "2016-01-01 00:00:00"}),
+    );
+    let bytes = |v: Vec<Value>| v.iter().map(|v| v.to_string().into_bytes()).collect();
+    [
+        (Table::Pin, bytes(pins)),
+        (Table::Geo, bytes(geos)),
+        (Table::User, bytes(users)),
+    ]
+    .into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ties_medians_and_age_group_edges_match_an_independent_duckdb_computation() {
+    let dir = TempDir::new("daily-edges");
+    let (uri, warehouse) = local_warehouse(&dir);
+    for (table, payloads) in edge_rows() {
+        land(&warehouse, table, &payloads, 1, 0, 4).await;
+    }
+    let report = daily::run(&warehouse, &options("2026-11-27", 1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.clean.iter().map(|c| c.quarantined).sum::<u64>(),
+        3,
+        "{:?}",
+        report.clean
+    );
+    let ours = insight_rows(&warehouse, "2026-11-27").await;
+    let golden = golden_rows(Path::new(&uri), "2026-11-27");
+    assert_insights_match_golden(&ours, &golden);
+
+    // spot checks a reader can follow by hand
+    let by_name = canonical(&ours);
+    let aruba = &by_name["popular_category_by_country"];
+    assert_eq!(
+        aruba.iter().filter(|r| r.contains("Aruba")).count(),
+        2,
+        "{aruba:?}"
+    );
+    let top = &by_name["top_user_overall"];
+    assert_eq!(top.len(), 3, "three posters tie at 1M followers: {top:?}");
+    let medians = &by_name["median_followers_by_age_group"];
+    // 18-24: bob 20 and cid 20 → 20; 25-35: dee 5 and eve 1,000,000 → 500,002.5
+    assert!(
+        medians
+            .iter()
+            .any(|r| r.contains("25-35") && r.contains("500002.500000000")),
+        "{medians:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_changes_nothing_and_a_new_day_cleans_only_the_new_objects() {
+    let moto = Moto::get();
+    let dir = TempDir::new("daily-idem");
+    let (_, local) = local_warehouse(&dir);
+    let s3 = Warehouse::open(
+        &format!("s3://{}/lake", moto.bucket("daily-idem")),
+        &moto.aws(),
+    )
+    .unwrap();
+    for (backend, warehouse) in [("local", local), ("s3", s3)] {
+        let payloads: BTreeMap<Table, Vec<Vec<u8>>> = Table::ALL
+            .into_iter()
+            .map(|t| (t, real_payloads(t)))
+            .collect();
+        // day one: the first 1,500 posts
+        for (table, p) in &payloads {
+            land(&warehouse, *table, &p[..1_500], 1, 0, 500).await;
+        }
+        let first = daily::run(&warehouse, &options("2026-11-26", 1 << 20))
+            .await
+            .unwrap();
+        let state = lake_state(&warehouse).await;
+        let versions = table_versions(&warehouse).await;
+
+        let again = daily::run(&warehouse, &options("2026-11-26", 1 << 20))
+            .await
+            .unwrap();
+        assert_nothing_done(&again, backend);
+        assert_eq!(
+            table_versions(&warehouse).await,
+            versions,
+            "{backend}: no table moved"
+        );
+        assert_eq!(lake_state(&warehouse).await, state, "{backend}");
+
+        // day two: the other 762 posts arrive in new objects
+        for (table, p) in &payloads {
+            land(&warehouse, *table, &p[1_500..], 1, 1_500, 500).await;
+        }
+        let second = daily::run(&warehouse, &options("2026-11-27", 1 << 20))
+            .await
+            .unwrap();
+        for c in &second.clean {
+            assert_eq!(
+                c.objects, 2,
+                "{backend}: only the new objects are read: {c:?}"
+            );
+            assert_eq!(c.stats.read, 762, "{backend}");
+        }
+        for table in Table::ALL {
+            assert_eq!(
+                count(&warehouse, &format!("batch_{table}")).await,
+                2_019,
+                "{backend}"
+            );
+        }
+        let written = |r: &DailyReport| r.insights.iter().filter(|i| i.version.is_some()).count();
+        assert_eq!((written(&first), written(&second)), (9, 9), "{backend}");
+        // both days' partitions are there, each from its own day's data
+        let day_one = insight_rows(&warehouse, "2026-11-26").await;
+        let day_two = insight_rows(&warehouse, "2026-11-27").await;
+        assert!(!day_one.is_empty() && !day_two.is_empty(), "{backend}");
+        assert_ne!(
+            canonical(&day_one).get("users_joined_by_year"),
+            canonical(&day_two).get("users_joined_by_year")
+        );
+    }
+}
+
+fn assert_nothing_done(report: &DailyReport, backend: &str) {
+    for c in &report.clean {
+        assert_eq!(
+            (c.objects, c.rows_written, c.commits),
+            (0, 0, 0),
+            "{backend}: {c:?}"
+        );
+    }
+    assert!(
+        report.insights.iter().all(|i| i.version.is_none()),
+        "{backend}: {:?}",
+        report.insights
+    );
+    assert!(
+        report
+            .maintenance
+            .iter()
+            .all(|m| m.files_compacted == 0 && m.files_vacuumed == 0),
+        "{backend}: {:?}",
+        report.maintenance
+    );
+}
+
+/// Every table's version (the cleaned tables, the quarantine, the insight tables).
+async fn table_versions(warehouse: &Warehouse) -> Vec<(String, Option<u64>)> {
+    let mut out = Vec::new();
+    let (ctx, names) = sql::session(warehouse).await.unwrap();
+    drop(ctx);
+    for name in names {
+        let path = if let Some(insight) = sql::INSIGHTS.iter().find(|i| **i == name) {
+            daily::insights::path(insight)
+        } else {
+            pinpipe::lake::TableId::ALL
+                .into_iter()
+                .find(|id| id.sql_name() == name)
+                .unwrap()
+                .path()
+        };
+        out.push((name, sql::table_version(warehouse, &path).await.unwrap()));
+    }
+    out
+}
+
+/// Runs `pinpipe daily` as its own process (the test build, with failpoints).
+fn pinpipe_daily(warehouse: &str, run_date: &str, failpoint: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pinpipe"));
+    command.args([
+        "daily",
+        "--warehouse",
+        warehouse,
+        "--date",
+        run_date,
+        "--chunk-mb",
+        "1",
+    ]);
+    command.env_remove("PINPIPE_FAILPOINT");
+    if let Some(point) = failpoint {
+        command.env("PINPIPE_FAILPOINT", point);
+    }
+    command.output().expect("pinpipe runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_any_stage_then_a_rerun_leaves_exactly_what_one_clean_run_leaves() {
+    let reference_dir = TempDir::new("daily-crash-ref");
+    let (reference_uri, reference) = local_warehouse(&reference_dir);
+    let edges = edge_rows();
+    let fill = |warehouse: Warehouse| {
+        let edges = edges.clone();
+        async move {
+            land_real_rows(&warehouse, 2, 300).await;
+            for (table, payloads) in edges {
+                land(&warehouse, table, &payloads, 1, 10_000, 4).await;
+            }
+        }
+    };
+    fill(reference.clone()).await;
+    let clean = pinpipe_daily(&reference_uri, "2026-11-27", None);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let expected = lake_state(&reference).await;
+    assert_eq!(expected["quarantine"].len(), 3);
+
+    for point in [
+        "daily-after-clean-commit",
+        "daily-after-quarantine-commit",
+        "daily-after-insight",
+        "daily-before-maintenance",
+        "daily-after-maintain-table",
+    ] {
+        let dir = TempDir::new("daily-crash");
+        let (uri, warehouse) = local_warehouse(&dir);
+        fill(warehouse.clone()).await;
+        let crashed = pinpipe_daily(&uri, "2026-11-27", Some(point));
+        assert_eq!(
+            crashed.status.code(),
+            Some(pinpipe::failpoint::EXIT_CODE),
+            "{point}: {}",
+            String::from_utf8_lossy(&crashed.stderr)
+        );
+        let rerun = pinpipe_daily(&uri, "2026-11-27", None);
+        assert!(
+            rerun.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        assert_eq!(
+            lake_state(&warehouse).await,
+            expected,
+            "after a crash at {point}"
+        );
+    }
+    // the raw zone is what the lander wrote, untouched by the daily run
+    let raw = RawZone::new(&reference).unwrap();
+    assert_eq!(raw.topics().await.unwrap().len(), 3);
+}
