@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod consume;
+mod consume_kafka;
 mod daily;
 
 use pinpipe::Table;
@@ -75,6 +76,11 @@ enum Command {
     /// each batch, as a KinesisEvent, to the kinesis-consumer handler in this process. Kinesis and S3
     /// settings come from the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION, credentials).
     ConsumeKinesis(consume::ConsumeKinesis),
+    /// Run the batch path's landing locally: consume Kafka topics like Lambda's MSK trigger and feed
+    /// each batch, as a KafkaEvent, to the msk-consumer handler in this process; offsets are
+    /// committed for the group once the handler acknowledged the records. S3 settings come from the
+    /// standard AWS environment.
+    ConsumeKafka(consume_kafka::ConsumeKafka),
     /// Run the daily job locally (the daily-analytics function's work): clean the raw objects not
     /// cleaned yet into the batch tables, write the nine insight tables for the run date, maintain
     /// the tables. Prints a JSON summary.
@@ -226,6 +232,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
             query,
         } => sql(&warehouse, format, &query, io.stdout),
         Command::ConsumeKinesis(args) => consume::consume_kinesis(args, io.stderr),
+        Command::ConsumeKafka(args) => consume_kafka::consume_kafka(args, io.stderr),
         Command::Daily(args) => daily::daily(args, io.stdout),
     }
 }

@@ -32,6 +32,8 @@ pub enum Error {
     InvalidOffsets(String),
     #[error("sequence number {0}")]
     InvalidSequence(String),
+    #[error("kafka: {0}")]
+    Kafka(String),
     #[error("kinesis: {0}")]
     Kinesis(String),
     #[error("warehouse {0}")]

@@ -12,6 +12,8 @@
 //!   tables, exactly once; [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`kinesis`] (feature `kinesis`): the Kinesis client, the `KinesisEvent` wire format and the
 //!   local event-source runner (`pinpipe consume-kinesis`).
+//! - [`kafka`] (feature `kafka`): the MSK `KafkaEvent` wire format and the local Kafka event-source
+//!   runner (`pinpipe consume-kafka`); [`invoke`]: the handler a runner feeds.
 //! - [`landing`] (feature `lake`): the batch path's landing — a topic partition's Kafka records into
 //!   the raw zone, bad values to the quarantine.
 //! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
@@ -26,7 +28,10 @@ pub mod config;
 pub mod daily;
 pub mod error;
 pub mod failpoint;
+pub mod invoke;
 pub mod jsonl;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "kinesis")]
 pub mod kinesis;
 #[cfg(feature = "lake")]

@@ -246,3 +246,226 @@ pub mod kinesis {
         }
     }
 }
+
+/// A Kafka-protocol broker for this test process: tansu (in-memory storage) on a free port of
+/// 127.0.0.1, started on first use and stopped when the process ends (a shell keeps it only while our
+/// pipe to it is open). `.ci/run` installs tansu under the cache's `tools/bin` and puts it on `PATH`.
+pub struct Tansu {
+    brokers: String,
+    binary: PathBuf,
+    _guard: Mutex<(Child, ChildStdin)>,
+}
+
+impl Tansu {
+    pub fn get() -> &'static Tansu {
+        static TANSU: OnceLock<Tansu> = OnceLock::new();
+        TANSU.get_or_init(Tansu::start)
+    }
+
+    /// `tansu` on `PATH`, else the cache's install (`~/.cache/pinpipe/tools/bin/tansu`).
+    fn binary() -> PathBuf {
+        let on_path = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("tansu"))
+                .find(|candidate| candidate.is_file())
+        });
+        on_path.unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache/pinpipe/tools/bin/tansu")
+        })
+    }
+
+    fn start() -> Tansu {
+        let binary = Self::binary();
+        assert!(
+            binary.is_file(),
+            "tansu is not installed (.ci/run installs it: cargo install tansu --locked --features dynostore --root ~/.cache/pinpipe/tools)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let script = format!(
+            "\"$0\" broker --listener-url {url} --advertised-listener-url {url} \
+             --storage-engine memory://tansu/ >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid"
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(&binary)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let stdin = child.stdin.take().expect("piped");
+        // ready when it accepts connections
+        let address = format!("127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tansu did not listen on {address} within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Tansu {
+            brokers: address,
+            binary,
+            _guard: Mutex::new((child, stdin)),
+        }
+    }
+
+    /// `host:port` of the broker.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// Creates a topic (`tansu topic create`).
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let status = Command::new(&self.binary)
+            .args(["topic", "create", "--broker"])
+            .arg(format!("tcp://{}", self.brokers))
+            .arg("--partitions")
+            .arg(partitions.to_string())
+            .arg(name)
+            .stdout(Stdio::null())
+            .status()
+            .expect("tansu runs");
+        assert!(status.success(), "creating topic {name}");
+    }
+
+    /// Produces `payloads` to `topic`, payload i to partition i % partitions, in order, and waits
+    /// until the broker acknowledged every one.
+    pub async fn produce(&self, topic: &str, partitions: i32, payloads: &[Vec<u8>]) {
+        use rdkafka::config::ClientConfig;
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("broker.address.family", "v4")
+            .set("enable.idempotence", "false")
+            .set("linger.ms", "5")
+            .create()
+            .expect("a producer");
+        // enqueued in order (send_result queues at once), then awaited
+        let deliveries: Vec<_> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic)
+                    .payload(payload.as_slice())
+                    .partition(i as i32 % partitions);
+                producer
+                    .send_result(record)
+                    .unwrap_or_else(|(e, _)| panic!("queueing for {topic}: {e}"))
+            })
+            .collect();
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => panic!("producing to {topic}: {e}"),
+                Err(_) => panic!("producing to {topic}: the producer went away"),
+            }
+        }
+    }
+}
+
+/// Reading the lake back in tests: query rows as sorted JSON lines, the insight tables, and the
+/// same insights computed independently by `tests/golden/insights.py` (DuckDB).
+pub mod insights {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::process::Command;
+
+    use pinpipe::lake::{Warehouse, sql};
+    use serde_json::Value;
+
+    /// A query's rows as sorted JSON lines.
+    pub async fn rows(warehouse: &Warehouse, query: &str) -> Vec<String> {
+        let (ctx, _) = sql::session(warehouse).await.unwrap();
+        let batches = sql::query(&ctx, query).await.unwrap();
+        let mut out = Vec::new();
+        sql::write_jsonl(&batches, &mut out).unwrap();
+        let mut lines: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// The insight rows pinpipe wrote for `run_date`, as (insight, row) JSON values.
+    pub async fn insight_rows(warehouse: &Warehouse, run_date: &str) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for name in sql::INSIGHTS {
+            let query = format!("SELECT * FROM {name} WHERE run_date = DATE '{run_date}'");
+            for line in rows(warehouse, &query).await {
+                out.push((name.to_owned(), serde_json::from_str(&line).unwrap()));
+            }
+        }
+        out
+    }
+
+    /// The same insights computed by `tests/golden/insights.py` (DuckDB over the batch tables).
+    pub fn golden_rows(warehouse_dir: &Path, run_date: &str) -> Vec<(String, Value)> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/insights.py");
+        let output = Command::new("python3")
+            .arg(script)
+            .arg(warehouse_dir)
+            .arg(run_date)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "golden script failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (v["insight"].as_str().unwrap().to_owned(), v["row"].clone())
+            })
+            .collect()
+    }
+
+    /// Rows as comparable text: keys sorted, floats to 9 decimals (medians), per insight, sorted.
+    pub fn canonical(rows: &[(String, Value)]) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, row) in rows {
+            let fields: BTreeMap<&str, String> = row
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::Number(n) if n.is_f64() => format!("{:.9}", n.as_f64().unwrap()),
+                        other => other.to_string(),
+                    };
+                    (k.as_str(), text)
+                })
+                .collect();
+            out.entry(name.clone())
+                .or_default()
+                .push(format!("{fields:?}"));
+        }
+        for rows in out.values_mut() {
+            rows.sort();
+        }
+        out
+    }
+
+    pub fn assert_insights_match_golden(ours: &[(String, Value)], golden: &[(String, Value)]) {
+        let (ours, golden) = (canonical(ours), canonical(golden));
+        for name in sql::INSIGHTS {
+            assert_eq!(
+                ours.get(name),
+                golden.get(name),
+                "{name}: pinpipe's rows (left) differ from DuckDB's (right)"
+            );
+        }
+    }
+}

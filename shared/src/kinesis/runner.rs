@@ -5,7 +5,6 @@
 //! failed sequence number. One batch in flight per shard; shards run concurrently.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,11 +18,7 @@ use tracing::{debug, info, warn};
 use super::event::{EventRecord, kinesis_event};
 use crate::{Error, Result};
 
-/// The function the runner feeds: in process, or over HTTP.
-pub trait Invoke: Sync {
-    /// One invocation with `event`; `Err` is a failed invocation (a crash, a timeout).
-    fn invoke(&self, event: Value) -> impl Future<Output = Result<Value, String>> + Send;
-}
+pub use crate::invoke::Invoke;
 
 /// Where a shard without a checkpoint starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
