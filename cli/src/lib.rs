@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod consume;
 mod consume_kafka;
 mod daily;
+mod land;
 
 use pinpipe::Table;
 use pinpipe::jsonl::{CleanSinks, clean_json_lines, clean_kafka_rest, write_source_files};
@@ -81,6 +82,9 @@ enum Command {
     /// committed for the group once the handler acknowledged the records. S3 settings come from the
     /// standard AWS environment.
     ConsumeKafka(consume_kafka::ConsumeKafka),
+    /// Land JSON-lines source files (DIR/pin.jsonl, geo.jsonl, user.jsonl) in the raw zone as the
+    /// msk-consumer would, one raw object per batch of records: a dump, ready for `pinpipe daily`.
+    Land(land::Land),
     /// Run the daily job locally (the daily-analytics function's work): clean the raw objects not
     /// cleaned yet into the batch tables, write the nine insight tables for the run date, maintain
     /// the tables. Prints a JSON summary.
@@ -136,6 +140,28 @@ pub struct Stdio<'a> {
     pub stdin: &'a mut dyn BufRead,
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
+}
+
+/// The binary's entry point: logs on stderr (quiet unless `RUST_LOG` asks, e.g. `RUST_LOG=info` for
+/// every batch), then [`main_with`] over the process's arguments and standard streams.
+pub fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,deltalake=error,buoyant_kernel=off".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+    // stderr stays unlocked: worker threads' log lines go there too (holding its lock for the
+    // whole run would block them forever)
+    let (stdin, stdout) = (io::stdin(), io::stdout());
+    main_with(
+        std::env::args_os(),
+        Stdio {
+            stdin: &mut stdin.lock(),
+            stdout: &mut stdout.lock(),
+            stderr: &mut io::stderr(),
+        },
+    )
 }
 
 /// Runs `pinpipe` with these arguments (the first is the program name) and streams.
@@ -234,6 +260,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
         Command::ConsumeKinesis(args) => consume::consume_kinesis(args, io.stderr),
         Command::ConsumeKafka(args) => consume_kafka::consume_kafka(args, io.stderr),
         Command::Daily(args) => daily::daily(args, io.stdout),
+        Command::Land(args) => land::land(args, io.stderr),
     }
 }
 

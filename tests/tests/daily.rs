@@ -402,6 +402,8 @@ fn pinpipe_daily(warehouse: &str, run_date: &str, failpoint: Option<&str>) -> st
         "1",
     ]);
     command.env_remove("PINPIPE_FAILPOINT");
+    // info lines come from worker threads: the binary must not hold stderr's lock against them
+    command.env("RUST_LOG", "info");
     if let Some(point) = failpoint {
         command.env("PINPIPE_FAILPOINT", point);
     }

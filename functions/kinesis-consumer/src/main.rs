@@ -9,8 +9,9 @@ async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,pinpipe=info,kinesis_consumer=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "warn,buoyant_kernel=off,pinpipe=info,kinesis_consumer=info".into()
+            }),
         )
         .with_target(false)
         .with_current_span(false)
