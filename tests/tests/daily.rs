@@ -467,3 +467,56 @@ async fn a_crash_in_any_stage_then_a_rerun_leaves_exactly_what_one_clean_run_lea
     let raw = RawZone::new(&reference).unwrap();
     assert_eq!(raw.topics().await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_daily_analytics_sample_event_runs_through_the_handler() {
+    let dir = TempDir::new("daily-events");
+    let (uri, warehouse) = local_warehouse(&dir);
+    land_real_rows(&warehouse, 1, 1_000).await;
+    let config = pinpipe::config::DailyConfig {
+        warehouse: uri,
+        routes: TopicRoutes::default(),
+        metrics_namespace: "pinpipe".into(),
+        budget_seconds: 600,
+        chunk_mb: 64,
+        aws: AwsConfig::default(),
+    };
+    let state = daily_analytics::State::new(&config, false).unwrap();
+    let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/daily-analytics");
+    let mut seen = Vec::new();
+    for name in ["scheduled.json", "backfill.json", "bad-date.json"] {
+        let payload: Value =
+            serde_json::from_str(&std::fs::read_to_string(events.join(name)).unwrap()).unwrap();
+        let answer = daily_analytics::handle_json(&state, payload).await;
+        match name {
+            "scheduled.json" => {
+                let summary = answer.unwrap();
+                assert_eq!(summary.run_date, "2026-11-27");
+                assert_eq!(summary.rows_written, 3 * 2_019);
+                assert_eq!(summary.insight_tables_written.len(), 9);
+            }
+            "backfill.json" => {
+                let summary = answer.unwrap();
+                assert_eq!(summary.run_date, "2026-11-01");
+                assert_eq!(summary.rows_written, 0, "nothing new to clean");
+                assert_eq!(summary.insight_tables_written.len(), 9);
+            }
+            _ => {
+                let error = answer.unwrap_err().to_string();
+                assert!(error.contains("27/11/2026"), "{error}");
+            }
+        }
+        seen.push(name.to_owned());
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&events)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    seen.sort();
+    assert_eq!(files, seen, "every sample event is exercised");
+    let day_one = insight_rows(&warehouse, "2026-11-27").await;
+    let backfilled = insight_rows(&warehouse, "2026-11-01").await;
+    assert_eq!(day_one.len(), backfilled.len());
+}
