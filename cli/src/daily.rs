@@ -19,7 +19,7 @@ pub struct Daily {
     /// `topic=table` pairs for raw topics not named <prefix>.<table>.
     #[arg(long, default_value = "")]
     topic_tables: String,
-    /// No table's maintenance starts later than this many seconds into the run.
+    /// No cleaning chunk and no table's maintenance starts later than this many seconds into the run.
     #[arg(long, default_value_t = 420)]
     budget_seconds: u64,
     /// Raw megabytes cleaned and committed at once.

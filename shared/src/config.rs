@@ -189,7 +189,7 @@ pub struct DailyConfig {
     pub routes: TopicRoutes,
     /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `pinpipe`).
     pub metrics_namespace: String,
-    /// `PINPIPE_MAINTENANCE_BUDGET_SECONDS`: no table's maintenance starts later than this many
+    /// `PINPIPE_TIME_BUDGET_SECONDS`: no cleaning chunk and no table's maintenance starts later than this many
     /// seconds into the run (default 420: a run stays well inside Lambda's 15 minutes).
     pub budget_seconds: u64,
     /// `PINPIPE_CHUNK_MB`: raw megabytes cleaned and committed at once (default 64).
@@ -218,7 +218,7 @@ impl DailyConfig {
             })?,
             routes: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
             metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
-            budget_seconds: number("PINPIPE_MAINTENANCE_BUDGET_SECONDS", 420)?,
+            budget_seconds: number("PINPIPE_TIME_BUDGET_SECONDS", 420)?,
             chunk_mb: number("PINPIPE_CHUNK_MB", 64)?.max(1),
             aws: AwsConfig::from_lookup(get),
         })
@@ -278,7 +278,7 @@ mod tests {
         let mut env: HashMap<&str, &str> = [("PINPIPE_WAREHOUSE", "/tmp/lake")].into();
         let config = DailyConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!((config.budget_seconds, config.chunk_mb), (420, 64));
-        env.insert("PINPIPE_MAINTENANCE_BUDGET_SECONDS", "60");
+        env.insert("PINPIPE_TIME_BUDGET_SECONDS", "60");
         env.insert("PINPIPE_CHUNK_MB", "8");
         let config = DailyConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!((config.budget_seconds, config.chunk_mb), (60, 8));

@@ -520,3 +520,31 @@ async fn every_daily_analytics_sample_event_runs_through_the_handler() {
     let backfilled = insight_rows(&warehouse, "2026-11-01").await;
     assert_eq!(day_one.len(), backfilled.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_time_budget_leaves_the_raw_objects_for_the_next_run_and_loses_none() {
+    let dir = TempDir::new("daily-budget");
+    let (_, warehouse) = local_warehouse(&dir);
+    land_real_rows(&warehouse, 1, 500).await;
+    let mut no_time = options("2026-11-26", 1 << 20);
+    no_time.budget = Duration::ZERO;
+    let starved = daily::run(&warehouse, &no_time).await.unwrap();
+    for c in &starved.clean {
+        assert_eq!(
+            (c.objects, c.objects_left, c.rows_written),
+            (0, 5, 0),
+            "{c:?}"
+        );
+    }
+    assert!(starved.maintenance.iter().all(|m| m.skipped));
+    let next = daily::run(&warehouse, &options("2026-11-27", 1 << 20))
+        .await
+        .unwrap();
+    for c in &next.clean {
+        assert_eq!(
+            (c.objects, c.objects_left, c.rows_written),
+            (5, 0, 2_019),
+            "{c:?}"
+        );
+    }
+}

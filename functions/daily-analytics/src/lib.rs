@@ -66,6 +66,8 @@ impl DailyRequest {
 pub struct DailySummary {
     pub run_date: String,
     pub raw_objects: u64,
+    /// Raw objects left for the next run (the time budget was spent).
+    pub raw_objects_left: u64,
     pub records_in: u64,
     pub rows_written: u64,
     pub quarantined: u64,
@@ -84,6 +86,7 @@ impl From<&DailyReport> for DailySummary {
         DailySummary {
             run_date: r.run_date.to_string(),
             raw_objects: r.clean.iter().map(|c| c.objects).sum(),
+            raw_objects_left: r.clean.iter().map(|c| c.objects_left).sum(),
             records_in: r.clean.iter().map(|c| c.stats.read).sum(),
             rows_written: r.clean.iter().map(|c| c.rows_written).sum(),
             quarantined: r.clean.iter().map(|c| c.quarantined).sum(),

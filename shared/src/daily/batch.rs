@@ -38,6 +38,8 @@ pub struct BatchCleanReport {
     pub table: Table,
     /// Raw objects read (new to the table or to the quarantine).
     pub objects: u64,
+    /// Raw objects not read because the run's time budget was spent (the next run takes them).
+    pub objects_left: u64,
     /// Cleaning counters over the records read.
     pub stats: CleanStats,
     /// Clean rows dropped because the table already held their `ind`.
@@ -59,14 +61,16 @@ struct Pending {
     rejections: bool,
 }
 
-/// Cleans every raw object no batch table or quarantine holds yet, table by table. `chunk_bytes`
-/// bounds the raw bytes held (and committed) at once. Returns a report per table and the progress
-/// every batch table has reached (all partitions, new or not).
+/// Cleans every raw object no batch table or quarantine holds yet, the tables side by side.
+/// `chunk_bytes` bounds the raw bytes held (and committed) at once; no chunk starts after
+/// `deadline` (the rest is left for the next run). Returns a report per table and the progress every
+/// batch table has reached (all partitions, new or not).
 pub async fn clean_new_raw(
     warehouse: &Warehouse,
     routes: &TopicRoutes,
     now: DateTime<Utc>,
     chunk_bytes: u64,
+    deadline: Instant,
 ) -> Result<(Vec<BatchCleanReport>, Progress)> {
     let raw = RawZone::new(warehouse)?;
     let mut topics: BTreeMap<Table, Vec<String>> = BTreeMap::new();
@@ -89,7 +93,7 @@ pub async fn clean_new_raw(
                 table,
                 &topics,
                 now,
-                chunk_bytes,
+                (chunk_bytes, deadline),
                 &mut progress,
             )
             .await?;
@@ -114,7 +118,7 @@ async fn clean_table(
     table: Table,
     topics: &[String],
     now: DateTime<Utc>,
-    chunk_bytes: u64,
+    (chunk_bytes, deadline): (u64, Instant),
     progress: &mut Progress,
 ) -> Result<BatchCleanReport> {
     let started = Instant::now();
@@ -151,7 +155,8 @@ async fn clean_table(
 
     let mut report = BatchCleanReport {
         table,
-        objects: pending.len() as u64,
+        objects: 0,
+        objects_left: 0,
         stats: CleanStats::new(table),
         reposts: 0,
         rows_written: 0,
@@ -162,7 +167,18 @@ async fn clean_table(
     };
     let mut cleaner = TableCleaner::new(table);
     let mut index = IndIndex::new();
-    for chunk in chunks(&pending, chunk_bytes) {
+    let chunks = chunks(&pending, chunk_bytes);
+    for (i, chunk) in chunks.iter().enumerate() {
+        if Instant::now() >= deadline {
+            report.objects_left = chunks[i..].iter().map(|c| c.len() as u64).sum();
+            warn!(
+                table = table.name(),
+                objects_left = report.objects_left,
+                "Time budget spent; the remaining raw objects wait for the next run."
+            );
+            break;
+        }
+        report.objects += chunk.len() as u64;
         let fetches: Vec<_> = chunk.iter().map(|p| raw.get(&p.object.key)).collect();
         let bodies: Vec<Vec<u8>> = futures::stream::iter(fetches)
             .buffered(FETCH_CONCURRENCY)
@@ -235,6 +251,7 @@ async fn clean_table(
     info!(
         table = table.name(),
         objects = report.objects,
+        objects_left = report.objects_left,
         records = report.stats.read,
         clean = report.stats.clean,
         duplicates = report.stats.duplicates,

@@ -88,35 +88,28 @@ pub async fn compute(warehouse: &Warehouse) -> Result<Vec<Computed>> {
         ctx.register_table(id.sql_name().as_str(), delta.table_provider().await?)?;
     }
     for (name, sql) in VIEWS {
-        let batches = ctx.sql(sql).await?.collect().await?;
-        register(&ctx, name, &batches, None)?;
+        materialize(&ctx, name, sql).await?;
     }
     let mut computed = Vec::with_capacity(INSIGHTS.len());
     for (name, sql) in INSIGHTS.into_iter().zip(QUERIES) {
-        let frame = ctx.sql(sql).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let mut batches = frame.collect().await?;
-        if batches.is_empty() {
-            batches.push(RecordBatch::new_empty(schema.clone()));
-        }
-        register(&ctx, name, &batches, Some(schema))?;
+        let batches = materialize(&ctx, name, sql).await?;
         computed.push(Computed { name, batches });
     }
     Ok(computed)
 }
 
-fn register(
-    ctx: &SessionContext,
-    name: &str,
-    batches: &[RecordBatch],
-    schema: Option<SchemaRef>,
-) -> Result<()> {
-    let schema = schema
-        .or_else(|| batches.first().map(RecordBatch::schema))
-        .unwrap_or_else(|| Arc::new(Schema::empty()));
-    let table = MemTable::try_new(schema, vec![batches.to_vec()])?;
+/// Runs `sql` and registers its result under `name` for the queries after it; the result has at
+/// least one (possibly empty) batch, so that its schema is known even on a day without rows.
+async fn materialize(ctx: &SessionContext, name: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+    let frame = ctx.sql(sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut batches = frame.collect().await?;
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema.clone()));
+    }
+    let table = MemTable::try_new(schema, vec![batches.clone()])?;
     ctx.register_table(name, Arc::new(table))?;
-    Ok(())
+    Ok(batches)
 }
 
 /// Whether `tables/analytics/<name>` holds the run date's partition computed from `inputs`.

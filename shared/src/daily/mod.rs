@@ -35,7 +35,8 @@ pub struct DailyOptions {
     /// The run's clock (vacuum's retention is measured from it; quarantine times).
     pub now: DateTime<Utc>,
     pub routes: TopicRoutes,
-    /// Maintenance stops starting work on a new table after this long (measured from the run's start).
+    /// No cleaning chunk and no table's maintenance starts after this long (from the run's start);
+    /// what is left waits for the next run.
     pub budget: Duration,
     pub chunk_bytes: u64,
 }
@@ -87,6 +88,7 @@ impl DailyReport {
                     .dimension("Function", "daily-analytics")
                     .dimension("Table", c.table.name())
                     .count("RawObjects", c.objects)
+                    .count("RawObjectsLeft", c.objects_left)
                     .count("RecordsIn", c.stats.read)
                     .count("RecordsClean", c.stats.clean)
                     .count("RowsWritten", c.rows_written)
@@ -103,8 +105,15 @@ impl DailyReport {
 /// Runs the three stages.
 pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyReport> {
     let started = Instant::now();
-    let (clean, progress) =
-        batch::clean_new_raw(warehouse, &options.routes, options.now, options.chunk_bytes).await?;
+    let deadline = started + options.budget;
+    let (clean, progress) = batch::clean_new_raw(
+        warehouse,
+        &options.routes,
+        options.now,
+        options.chunk_bytes,
+        deadline,
+    )
+    .await?;
     let clean_ms = started.elapsed().as_millis() as u64;
 
     let at = Instant::now();
@@ -114,7 +123,6 @@ pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyR
     crate::failpoint::hit("daily-before-maintenance");
 
     let at = Instant::now();
-    let deadline = started + options.budget;
     let maintenance = maintain::maintain_all(warehouse, options.now, deadline).await?;
     let maintenance_ms = at.elapsed().as_millis() as u64;
 
@@ -133,6 +141,7 @@ pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyR
         rows_written = report.clean.iter().map(|c| c.rows_written).sum::<u64>(),
         quarantined = report.clean.iter().map(|c| c.quarantined).sum::<u64>(),
         raw_objects = report.clean.iter().map(|c| c.objects).sum::<u64>(),
+        raw_objects_left = report.clean.iter().map(|c| c.objects_left).sum::<u64>(),
         insight_tables_written = report.insights.iter().filter(|i| i.version.is_some()).count(),
         tables_maintained = report.maintenance.iter().filter(|m| !m.skipped).count(),
         clean_ms,
