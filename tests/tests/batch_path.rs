@@ -280,3 +280,54 @@ async fn a_redelivery_starting_inside_a_landed_object_still_leaves_each_batch_ro
         assert_eq!(c.rows_written, 2_019, "{c:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinpipe_consume_kafka_lands_a_topic_and_resumes_from_the_groups_committed_offsets() {
+    let tansu = Tansu::get();
+    let dir = TempDir::new("consume-kafka");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let prefix = unique_prefix("cli");
+    let topic = format!("{prefix}.geo");
+    tansu.create_topic(&topic, 1);
+    let geo = payloads(Table::Geo);
+    tansu.produce(&topic, 1, &geo[..1_000]).await;
+
+    let run = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+            .args([
+                "consume-kafka",
+                "--warehouse",
+                &uri,
+                "--brokers",
+                tansu.brokers(),
+            ])
+            .args(["--topics", &topic, "--group", &format!("{prefix}-g")])
+            .args(["--batch-size", "300", "--until-idle", "2"])
+            .output()
+            .expect("pinpipe runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let first = run();
+    assert!(
+        first.contains(&format!("{topic}-0: 1000 records, committed offset 1000")),
+        "{first}"
+    );
+    // more records arrive; a new runner of the group takes only those
+    tansu.produce(&topic, 1, &geo[1_000..]).await;
+    let second = run();
+    assert!(
+        second.contains(&format!("{topic}-0: 1262 records, committed offset 2262")),
+        "{second}"
+    );
+
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    assert_eq!(
+        raw_records(&warehouse, std::slice::from_ref(&topic)).await,
+        [2_262]
+    );
+}
