@@ -30,6 +30,9 @@ $MEASURE --json "$WORK/pinpipe-day2.json" -- "$PINPIPE" daily --warehouse "$WORK
 echo "== DuckDB: the same cleaning and the same nine queries over the same files"
 $MEASURE --json "$WORK/duckdb.json" -- python3 "$SHARED/bench/duckdb_clean_and_insights.py" --src "$DATA" --out "$WORK/duckdb" --threads 2
 
+echo "== the insights, row for row: pinpipe's tables vs DuckDB's output"
+python3 bench/compare_insights.py "$WORK/lake" "$WORK/duckdb" 2026-11-27
+
 python3 - "$WORK" "$POSTS" <<'PY'
 import json, sys
 work, posts = sys.argv[1], int(sys.argv[2])

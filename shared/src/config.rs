@@ -141,9 +141,7 @@ impl StreamConsumerConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         Ok(StreamConsumerConfig {
-            warehouse: get("PINPIPE_WAREHOUSE").ok_or_else(|| {
-                Error::Config("PINPIPE_WAREHOUSE is not set: give the lake's root (s3://bucket/prefix or a path)".into())
-            })?,
+            warehouse: warehouse(&get)?,
             routes: StreamRoutes::parse(&get("PINPIPE_STREAM_TABLES").unwrap_or_default())?,
             metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
             aws: AwsConfig::from_lookup(get),
@@ -170,14 +168,22 @@ impl MskConsumerConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         Ok(MskConsumerConfig {
-            warehouse: get("PINPIPE_WAREHOUSE").ok_or_else(|| {
-                Error::Config("PINPIPE_WAREHOUSE is not set: give the lake's root (s3://bucket/prefix or a path)".into())
-            })?,
+            warehouse: warehouse(&get)?,
             routes: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
             metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
             aws: AwsConfig::from_lookup(get),
         })
     }
+}
+
+/// `PINPIPE_WAREHOUSE`, which every function needs.
+fn warehouse(get: &impl Fn(&str) -> Option<String>) -> Result<String> {
+    get("PINPIPE_WAREHOUSE").ok_or_else(|| {
+        Error::Config(
+            "PINPIPE_WAREHOUSE is not set: give the lake's root (s3://bucket/prefix or a path)"
+                .into(),
+        )
+    })
 }
 
 /// The `daily-analytics` function's (and `pinpipe daily`'s) settings (its README lists them).
@@ -213,9 +219,7 @@ impl DailyConfig {
             }
         };
         Ok(DailyConfig {
-            warehouse: get("PINPIPE_WAREHOUSE").ok_or_else(|| {
-                Error::Config("PINPIPE_WAREHOUSE is not set: give the lake's root (s3://bucket/prefix or a path)".into())
-            })?,
+            warehouse: warehouse(&get)?,
             routes: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
             metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
             budget_seconds: number("PINPIPE_TIME_BUDGET_SECONDS", 420)?,

@@ -775,3 +775,17 @@ async fn landed_raw_objects_are_immutable_and_a_longer_redelivery_lands_only_its
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_that_open_a_table_for_the_first_time_at_once_all_get_the_one_table() {
+    for (backend, _dir, warehouse, _) in backends("first-open") {
+        let opens = (0..6).map(|_| {
+            let warehouse = warehouse.clone();
+            tokio::spawn(async move { LakeTable::open(&warehouse, TableId::Quarantine).await })
+        });
+        for opened in futures::future::join_all(opens).await {
+            let table = opened.unwrap().unwrap_or_else(|e| panic!("{backend}: {e}"));
+            assert_eq!(table.version(), 0, "{backend}: one creation, seen by all");
+        }
+    }
+}

@@ -172,20 +172,27 @@ impl LakeTable {
                     .with_table_name(id.sql_name())
                     .with_columns(schema.fields().cloned())
                     .with_configuration(table_properties())
+                    // no retry: a creation that lost the race must not rebase onto the winner's
+                    // (it would commit a second creation as version 1)
                     .with_commit_properties(
-                        CommitProperties::default().with_cleanup_expired_logs(Some(false)),
+                        CommitProperties::default()
+                            .with_cleanup_expired_logs(Some(false))
+                            .with_max_retries(0),
                     )
                     .with_save_mode(SaveMode::Ignore)
                     .await;
                 table = match created {
                     Ok(t) => t,
-                    // another writer created it first
-                    Err(DeltaTableError::VersionAlreadyExists(_)) => {
+                    // another writer may have created it first: delta-rs reports that as the
+                    // version existing, or (when its retry rebased onto the other creation) as a
+                    // protocol change; either way the table is there now
+                    Err(e) => {
                         let mut t = table;
-                        t.load().await?;
+                        if t.load().await.is_err() {
+                            return Err(e.into());
+                        }
                         t
                     }
-                    Err(e) => return Err(e.into()),
                 };
             }
             Err(e) => return Err(e.into()),
