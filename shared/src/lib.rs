@@ -18,6 +18,7 @@
 //!   the raw zone, bad values to the quarantine.
 //! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
 //!   insights, table maintenance.
+//! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod daily;
 pub mod error;
 pub mod failpoint;
+pub mod ingest;
 pub mod invoke;
 pub mod jsonl;
 #[cfg(feature = "kafka")]

@@ -1,0 +1,646 @@
+//! The ingest API's requests and answers (spec §3.1), pure: a method, a path, a content type and a
+//! body in; the records to produce (or a 4xx naming the record and the field) out; the answer shapes
+//! of the Kafka REST proxy and of Kinesis. Producing is the caller's (the `ingest-api` function).
+//!
+//! A record is accepted when its value is a JSON object of a known table with a usable id (`index`
+//! or `ind`) within the size limit. Everything else about it (a bad latitude, a date in the future…)
+//! is for the cleaning downstream, which keeps rejections as data in the quarantine.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::Table;
+use crate::config::{StreamRoutes, TopicRoutes};
+use crate::record::{Reason, Rejection, clean};
+
+/// Records in one request at most (Kinesis' PutRecords limit; the Kafka path uses the same).
+pub const MAX_RECORDS: usize = 500;
+/// Bytes of one record's value at most (Kinesis' record limit and MSK's default message size).
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// Bytes of one request body at most (API Gateway's payload limit).
+pub const MAX_BODY_BYTES: usize = 10 << 20;
+/// Characters of a Kinesis partition key at most.
+pub const MAX_PARTITION_KEY: usize = 256;
+
+/// Which endpoint a request is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /topics/{topic}`
+    Topic(String),
+    /// `PUT /streams/{stream}/record`
+    StreamRecord(String),
+    /// `PUT /streams/{stream}/records`
+    StreamRecords(String),
+}
+
+/// A refusal: HTTP status, the Kafka REST proxy's `error_code` convention, and a message that names
+/// the record (0-based index in `records`) and the field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: u16,
+    pub error_code: u32,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: u16, error_code: u32, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error_code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_body(message: impl Into<String>) -> Self {
+        Self::new(400, 40001, message)
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(422, 42201, message)
+    }
+
+    fn too_large(message: impl Into<String>) -> Self {
+        Self::new(413, 41301, message)
+    }
+
+    /// The JSON body of the answer.
+    pub fn body(&self) -> Value {
+        json!({"error_code": self.error_code, "message": self.message})
+    }
+}
+
+/// One record to produce: the destination table and the bytes of its JSON object, exactly as sent
+/// (the `Data` of a Kinesis request sent as base64 is decoded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutRecord {
+    pub table: Table,
+    /// Kafka: the record's key (its JSON text), if any. Kinesis: the partition key.
+    pub key: Option<String>,
+    /// Kafka: the partition the client asked for, if any.
+    pub partition: Option<i32>,
+    pub value: Vec<u8>,
+}
+
+/// Finds the endpoint from the method and path. The path may carry a stage prefix
+/// (`/prod/topics/…`): the endpoint is read from its end.
+pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let endpoint = match parts.as_slice() {
+        [.., "topics", topic] => Some(("POST", Endpoint::Topic(decode(topic)))),
+        [.., "streams", stream, "record"] => Some(("PUT", Endpoint::StreamRecord(decode(stream)))),
+        [.., "streams", stream, "records"] => {
+            Some(("PUT", Endpoint::StreamRecords(decode(stream))))
+        }
+        _ => None,
+    };
+    match endpoint {
+        None => Err(ApiError::new(
+            404,
+            40400,
+            format!(
+                "no endpoint at {path}: use POST /topics/{{topic}}, PUT /streams/{{stream}}/record or PUT /streams/{{stream}}/records"
+            ),
+        )),
+        Some((expected, _)) if !method.eq_ignore_ascii_case(expected) => Err(ApiError::new(
+            405,
+            40501,
+            format!("{method} is not allowed on {path}: use {expected}"),
+        )),
+        Some((_, endpoint)) => Ok(endpoint),
+    }
+}
+
+/// Percent-decoding of a path segment (topic and stream names are plain ASCII; `%2E` is a dot).
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = segment.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Checks the content type: JSON (`application/json`, the Kafka REST proxy's
+/// `application/vnd.kafka.json.v2+json` and `application/vnd.kafka.v2+json`), parameters allowed.
+pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
+    let Some(content_type) = content_type else {
+        return Err(ApiError::new(
+            415,
+            41501,
+            "no Content-Type: send application/vnd.kafka.json.v2+json or application/json",
+        ));
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json"
+        | "application/vnd.kafka.json.v2+json"
+        | "application/vnd.kafka.v2+json" => Ok(()),
+        _ => Err(ApiError::new(
+            415,
+            41501,
+            format!(
+                "Content-Type {content_type:?} is not supported: send application/vnd.kafka.json.v2+json or application/json"
+            ),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct ProduceRequest<'a> {
+    #[serde(borrow)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct ProduceRecord<'a> {
+    #[serde(borrow)]
+    key: Option<&'a RawValue>,
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
+    partition: Option<i64>,
+}
+
+/// A `POST /topics/{topic}` request → its records.
+pub fn topic_records(
+    topic: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    routes: &TopicRoutes,
+) -> Result<Vec<OutRecord>, ApiError> {
+    let table = routes.table_for(topic).ok_or_else(|| {
+        ApiError::new(
+            404,
+            40401,
+            format!(
+                "topic {topic:?} not found: topics are <prefix>.pin, <prefix>.geo and <prefix>.user"
+            ),
+        )
+    })?;
+    check_content_type(content_type)?;
+    let records = envelope(body, |b| {
+        serde_json::from_slice::<ProduceRequest<'_>>(b).map(|r| r.records)
+    })?;
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let record: ProduceRecord<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+                ApiError::invalid(format!(
+                    "record {i}: not a {{\"value\": {{…}}}} object ({e})"
+                ))
+            })?;
+            let value = record.value.ok_or_else(|| {
+                ApiError::invalid(format!("record {i}: field `value` is missing"))
+            })?;
+            let partition = match record.partition {
+                None => None,
+                Some(p) => Some(i32::try_from(p).ok().filter(|p| *p >= 0).ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "record {i}, field `partition`: {p} is not a partition number"
+                    ))
+                })?),
+            };
+            let value = checked_value(table, i, "value", value.get().as_bytes())?;
+            Ok(OutRecord {
+                table,
+                key: record
+                    .key
+                    .map(|k| k.get().to_owned())
+                    .filter(|k| k != "null"),
+                partition,
+                value,
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct PutRecord<'a> {
+    #[serde(rename = "StreamName")]
+    stream_name: Option<String>,
+    #[serde(rename = "Data", alias = "data", borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(
+        rename = "PartitionKey",
+        alias = "partition-key",
+        alias = "partitionKey"
+    )]
+    partition_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PutRecords<'a> {
+    #[serde(alias = "Records", borrow)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
+/// A `PUT /streams/{stream}/record` request → its one record.
+pub fn stream_record(
+    stream: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    routes: &StreamRoutes,
+) -> Result<OutRecord, ApiError> {
+    let table = stream_table(stream, routes)?;
+    check_content_type(content_type)?;
+    size_of_body(body)?;
+    let record: PutRecord<'_> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_body(format!(
+            "the body is not a JSON object of StreamName, Data, PartitionKey ({e})"
+        ))
+    })?;
+    if let Some(named) = &record.stream_name
+        && named != stream
+    {
+        return Err(ApiError::invalid(format!(
+            "field `StreamName`: {named:?} is not the stream of the path, {stream:?}"
+        )));
+    }
+    put_record(table, 0, "Data", &record)
+}
+
+/// A `PUT /streams/{stream}/records` request → its records.
+pub fn stream_records(
+    stream: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    routes: &StreamRoutes,
+) -> Result<Vec<OutRecord>, ApiError> {
+    let table = stream_table(stream, routes)?;
+    check_content_type(content_type)?;
+    let records = envelope(body, |b| {
+        serde_json::from_slice::<PutRecords<'_>>(b).map(|r| r.records)
+    })?;
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let record: PutRecord<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+                ApiError::invalid(format!(
+                    "record {i}: not a {{\"data\": {{…}}, \"partition-key\": \"…\"}} object ({e})"
+                ))
+            })?;
+            put_record(table, i, "data", &record)
+        })
+        .collect()
+}
+
+fn stream_table(stream: &str, routes: &StreamRoutes) -> Result<Table, ApiError> {
+    routes.table_for(stream).ok_or_else(|| {
+        ApiError::new(
+            404,
+            40402,
+            format!(
+                "stream {stream:?} not found: streams are streaming-<prefix>-pin, -geo and -user"
+            ),
+        )
+    })
+}
+
+fn put_record(
+    table: Table,
+    i: usize,
+    field: &str,
+    record: &PutRecord<'_>,
+) -> Result<OutRecord, ApiError> {
+    let data = record
+        .data
+        .ok_or_else(|| ApiError::invalid(format!("record {i}: field `{field}` is missing")))?;
+    // Data is the JSON object itself, or (as Kinesis' own API sends it) the base64 of its bytes
+    let bytes = match serde_json::from_str::<Value>(data.get()) {
+        Ok(Value::String(encoded)) => BASE64.decode(encoded.trim()).map_err(|e| {
+            ApiError::invalid(format!(
+                "record {i}, field `{field}`: a string that is not base64 ({e}); send the JSON object, or its base64"
+            ))
+        })?,
+        _ => data.get().as_bytes().to_vec(),
+    };
+    let value = checked_value(table, i, field, &bytes)?;
+    let key = match &record.partition_key {
+        Some(k) if k.is_empty() || k.chars().count() > MAX_PARTITION_KEY => {
+            return Err(ApiError::invalid(format!(
+                "record {i}, field `PartitionKey`: must be 1 to {MAX_PARTITION_KEY} characters"
+            )));
+        }
+        Some(k) => k.clone(),
+        // no key: the record's id spreads posts over the shards as the original's did
+        None => id_of(table, &value).unwrap_or_else(|| "0".into()),
+    };
+    Ok(OutRecord {
+        table,
+        key: Some(key),
+        partition: None,
+        value,
+    })
+}
+
+/// The request's `records`: present, not empty, at most [`MAX_RECORDS`]; the body within
+/// [`MAX_BODY_BYTES`] and JSON.
+fn envelope<'a>(
+    body: &'a [u8],
+    parse: impl Fn(&'a [u8]) -> serde_json::Result<Option<Vec<&'a RawValue>>>,
+) -> Result<Vec<&'a RawValue>, ApiError> {
+    size_of_body(body)?;
+    let records = parse(body)
+        .map_err(|e| {
+            ApiError::bad_body(format!(
+                "the body is not a JSON object with `records` ({e})"
+            ))
+        })?
+        .ok_or_else(|| ApiError::invalid("field `records` is missing"))?;
+    if records.is_empty() {
+        return Err(ApiError::invalid(
+            "field `records` is empty: send 1 to 500 records",
+        ));
+    }
+    if records.len() > MAX_RECORDS {
+        return Err(ApiError::too_large(format!(
+            "{} records in one request: send at most {MAX_RECORDS}",
+            records.len()
+        )));
+    }
+    Ok(records)
+}
+
+fn size_of_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_body("the body is empty"));
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(format!(
+            "the body is {} bytes: at most {MAX_BODY_BYTES}",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A record's value: within the size limit, a JSON object of `table` with a usable id. Rejections
+/// the cleaning would make for other fields are not the API's business.
+fn checked_value(table: Table, i: usize, field: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(ApiError::too_large(format!(
+            "record {i}, field `{field}`: {} bytes; at most {MAX_RECORD_BYTES}",
+            bytes.len()
+        )));
+    }
+    match clean(table, bytes) {
+        Ok(_) => Ok(bytes.to_vec()),
+        Err(Rejection {
+            reason,
+            field: bad,
+            message,
+            ..
+        }) => match reason {
+            Reason::NotUtf8 | Reason::NotJson | Reason::NotObject => Err(ApiError::invalid(
+                format!("record {i}, field `{field}`: {message}"),
+            )),
+            Reason::MissingInd | Reason::InvalidInd | Reason::ConflictingInd => {
+                Err(ApiError::invalid(format!(
+                    "record {i}, field `{field}.{}`: {message}",
+                    bad.unwrap_or("index")
+                )))
+            }
+            // a field the cleaning will null or reject: accepted, the quarantine keeps it
+            _ => Ok(bytes.to_vec()),
+        },
+    }
+}
+
+/// The record's id as text, if it has a usable one.
+fn id_of(table: Table, value: &[u8]) -> Option<String> {
+    clean(table, value).ok().map(|c| c.row.ind().to_string())
+}
+
+/// The Kafka REST proxy's produce answer for records written at (partition, offset).
+pub fn topic_answer(offsets: &[(i32, i64)]) -> Value {
+    let offsets: Vec<Value> = offsets
+        .iter()
+        .map(|(partition, offset)| {
+            json!({"partition": partition, "offset": offset, "error_code": null, "error": null})
+        })
+        .collect();
+    json!({"offsets": offsets, "key_schema_id": null, "value_schema_id": null})
+}
+
+/// Kinesis' PutRecord answer.
+pub fn stream_record_answer(sequence_number: &str, shard_id: &str) -> Value {
+    json!({"SequenceNumber": sequence_number, "ShardId": shard_id})
+}
+
+/// Kinesis' PutRecords answer (every record put: the API answers only when all are).
+pub fn stream_records_answer(records: &[(String, String)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(sequence_number, shard_id)| stream_record_answer(sequence_number, shard_id))
+        .collect();
+    json!({"FailedRecordCount": 0, "Records": records})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KAFKA: Option<&str> = Some("application/vnd.kafka.json.v2+json");
+    const PIN: &str = r#"{"index": 7528, "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf", "category": "mens-fashion"}"#;
+
+    fn topic(body: &str) -> Result<Vec<OutRecord>, ApiError> {
+        topic_records(
+            "12471ce1b695.pin",
+            KAFKA,
+            body.as_bytes(),
+            &TopicRoutes::default(),
+        )
+    }
+
+    #[test]
+    fn endpoints_are_found_from_the_end_of_the_path_with_their_methods() {
+        assert_eq!(
+            route("POST", "/topics/12471ce1b695.pin").unwrap(),
+            Endpoint::Topic("12471ce1b695.pin".into())
+        );
+        assert_eq!(
+            route("PUT", "/prod/streams/streaming-x-geo/record").unwrap(),
+            Endpoint::StreamRecord("streaming-x-geo".into())
+        );
+        assert_eq!(
+            route("put", "/streams/streaming-x-geo/records").unwrap(),
+            Endpoint::StreamRecords("streaming-x-geo".into())
+        );
+        assert_eq!(route("GET", "/topics/a.pin").unwrap_err().status, 405);
+        assert_eq!(route("POST", "/brokers").unwrap_err().status, 404);
+        assert_eq!(
+            route("POST", "/topics/a%2Epin").unwrap(),
+            Endpoint::Topic("a.pin".into())
+        );
+    }
+
+    #[test]
+    fn the_original_emulators_topic_body_is_accepted_byte_for_byte() {
+        let body = format!(r#"{{"records": [{{"value": {PIN}}}]}}"#);
+        let records = topic(&body).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].table, Table::Pin);
+        assert_eq!(records[0].value, PIN.as_bytes());
+        assert_eq!(
+            (records[0].key.as_deref(), records[0].partition),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_record_and_the_field() {
+        let cases = [
+            ("{", 400, "not a JSON object with `records`"),
+            ("{}", 422, "`records` is missing"),
+            (r#"{"records": []}"#, 422, "`records` is empty"),
+            (
+                r#"{"records": [{"value": 1}]}"#,
+                422,
+                "record 0, field `value`",
+            ),
+            (
+                r#"{"records": [{"key": "k"}]}"#,
+                422,
+                "record 0: field `value` is missing",
+            ),
+            (
+                r#"{"records": [{"value": {"title": "x"}}]}"#,
+                422,
+                "record 0, field `value.ind`",
+            ),
+            (
+                r#"{"records": [{"value": {"index": "seven"}}]}"#,
+                422,
+                "record 0, field `value.index`",
+            ),
+            (
+                r#"{"records": [{"value": {"index": 1}, "partition": -1}]}"#,
+                422,
+                "field `partition`",
+            ),
+        ];
+        for (body, status, needle) in cases {
+            let e = topic(body).unwrap_err();
+            assert_eq!(e.status, status, "{body}: {e:?}");
+            assert!(e.message.contains(needle), "{body}: {}", e.message);
+        }
+        let second_bad = format!(r#"{{"records": [{{"value": {PIN}}}, {{"value": [1]}}]}}"#);
+        assert!(
+            topic(&second_bad)
+                .unwrap_err()
+                .message
+                .starts_with("record 1")
+        );
+    }
+
+    #[test]
+    fn limits_are_refused_with_413_and_unknown_topics_with_404() {
+        let many = format!(
+            r#"{{"records": [{}]}}"#,
+            vec![format!(r#"{{"value": {PIN}}}"#); 501].join(",")
+        );
+        assert_eq!(topic(&many).unwrap_err().status, 413);
+        let big = format!(
+            r#"{{"records": [{{"value": {{"index": 1, "title": "{}"}}}}]}}"#,
+            "x".repeat(MAX_RECORD_BYTES)
+        );
+        assert_eq!(topic(&big).unwrap_err().error_code, 41301);
+        let unknown =
+            topic_records("12471ce1b695.pins", KAFKA, b"{}", &TopicRoutes::default()).unwrap_err();
+        assert_eq!((unknown.status, unknown.error_code), (404, 40401));
+        let text = topic_records("a.pin", Some("text/plain"), b"{}", &TopicRoutes::default());
+        assert_eq!(text.unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn a_stream_record_takes_its_data_as_an_object_or_as_base64() {
+        let routes = StreamRoutes::default();
+        let json_body = format!(
+            r#"{{"StreamName": "streaming-x-pin", "Data": {PIN}, "PartitionKey": "partition-1"}}"#
+        );
+        let record = stream_record(
+            "streaming-x-pin",
+            Some("application/json"),
+            json_body.as_bytes(),
+            &routes,
+        )
+        .unwrap();
+        assert_eq!(
+            (record.value.as_slice(), record.key.as_deref()),
+            (PIN.as_bytes(), Some("partition-1"))
+        );
+        let encoded = format!(r#"{{"Data": "{}"}}"#, BASE64.encode(PIN));
+        let record = stream_record(
+            "streaming-x-pin",
+            Some("application/json"),
+            encoded.as_bytes(),
+            &routes,
+        )
+        .unwrap();
+        assert_eq!(
+            (record.value.as_slice(), record.key.as_deref()),
+            (PIN.as_bytes(), Some("7528"))
+        );
+        let wrong = format!(r#"{{"StreamName": "streaming-y-pin", "Data": {PIN}}}"#);
+        let e = stream_record(
+            "streaming-x-pin",
+            Some("application/json"),
+            wrong.as_bytes(),
+            &routes,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("StreamName"), "{}", e.message);
+        let batch = format!(
+            r#"{{"records": [{{"data": {PIN}, "partition-key": "p"}}, {{"data": "%%%"}}]}}"#
+        );
+        let e = stream_records(
+            "streaming-x-pin",
+            Some("application/json"),
+            batch.as_bytes(),
+            &routes,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("record 1, field `data`"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn answers_have_the_documented_shapes() {
+        assert_eq!(
+            topic_answer(&[(0, 41)]),
+            json!({"offsets": [{"partition": 0, "offset": 41, "error_code": null, "error": null}],
+                   "key_schema_id": null, "value_schema_id": null})
+        );
+        assert_eq!(
+            stream_records_answer(&[("1".into(), "shardId-000000000000".into())]),
+            json!({"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "shardId-000000000000"}]})
+        );
+        assert_eq!(
+            ApiError::invalid("x").body(),
+            json!({"error_code": 42201, "message": "x"})
+        );
+    }
+}
