@@ -176,6 +176,50 @@ impl MskConsumerConfig {
     }
 }
 
+/// The `ingest-api` function's (and `pinpipe serve`'s) settings (its README lists them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// `PINPIPE_KAFKA_BROKERS`: `host:port,…`; without it the topic endpoints answer 503.
+    pub kafka_brokers: Option<String>,
+    /// `PINPIPE_KAFKA_SETTINGS`: extra librdkafka settings, `key=value` pairs separated by commas
+    /// (e.g. `security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,…`).
+    pub kafka_settings: Vec<(String, String)>,
+    /// `PINPIPE_TOPIC_TABLES`: `topic=table` pairs for topics not named `<prefix>.<table>`.
+    pub topics: TopicRoutes,
+    /// `PINPIPE_STREAM_TABLES`: `stream=table` pairs for streams not named `streaming-<prefix>-<table>`.
+    pub streams: StreamRoutes,
+    pub aws: AwsConfig,
+}
+
+impl IngestConfig {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let kafka_settings = get("PINPIPE_KAFKA_SETTINGS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                pair.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| {
+                        Error::Config(format!("PINPIPE_KAFKA_SETTINGS: {pair:?} is not key=value"))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IngestConfig {
+            kafka_brokers: get("PINPIPE_KAFKA_BROKERS"),
+            kafka_settings,
+            topics: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
+            streams: StreamRoutes::parse(&get("PINPIPE_STREAM_TABLES").unwrap_or_default())?,
+            aws: AwsConfig::from_lookup(get),
+        })
+    }
+}
+
 /// `PINPIPE_WAREHOUSE`, which every function needs.
 fn warehouse(get: &impl Fn(&str) -> Option<String>) -> Result<String> {
     get("PINPIPE_WAREHOUSE").ok_or_else(|| {

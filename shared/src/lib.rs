@@ -19,6 +19,7 @@
 //! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
 //!   insights, table maintenance.
 //! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
+//! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`).
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -44,6 +45,7 @@ pub mod metrics;
 pub mod quarantine;
 pub mod record;
 pub mod schema;
+pub mod sink;
 pub mod source;
 #[cfg(feature = "lake")]
 pub mod stream;

@@ -1,0 +1,205 @@
+//! The `ingest-api` handler: an API Gateway REST API proxy request → the endpoint (spec §3.1) →
+//! every record validated (`pinpipe::ingest`) → handed to Kafka or Kinesis (`pinpipe::sink`) → the
+//! Kafka REST proxy's or Kinesis' answer. A request is answered 200 only once all its records are
+//! acknowledged; a refused request (4xx) produces nothing; a failed hand-over answers 503 (retry).
+
+use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::HeaderMap;
+use aws_lambda_events::http::header::{CONTENT_TYPE, HeaderValue};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
+use pinpipe::ingest::{self, ApiError, Endpoint};
+use pinpipe::kinesis::kinesis_client;
+use pinpipe::sink::{KafkaSink, KinesisSink, SinkError};
+use serde_json::Value;
+use tracing::info;
+
+/// The function's one error type: cold-start problems only (every request gets an HTTP answer).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Pinpipe(#[from] pinpipe::Error),
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Diagnostic {
+        Diagnostic {
+            error_type: "pinpipe::Error".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Built once at cold start.
+pub struct State {
+    topics: TopicRoutes,
+    streams: StreamRoutes,
+    kafka: Option<KafkaSink>,
+    kinesis: KinesisSink,
+}
+
+impl State {
+    pub async fn new(config: &IngestConfig) -> Result<Self, Error> {
+        let kafka = match &config.kafka_brokers {
+            Some(brokers) => Some(KafkaSink::new(brokers, &config.kafka_settings)?),
+            None => None,
+        };
+        Ok(State {
+            topics: config.topics.clone(),
+            streams: config.streams.clone(),
+            kafka,
+            kinesis: KinesisSink::new(kinesis_client(&config.aws).await),
+        })
+    }
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl From<ApiError> for Answer {
+    fn from(e: ApiError) -> Self {
+        Answer {
+            status: e.status,
+            body: e.body(),
+        }
+    }
+}
+
+fn sink_error(e: SinkError) -> Answer {
+    match e {
+        SinkError::NotFound(m) => ApiError {
+            status: 404,
+            error_code: 40401,
+            message: m,
+        },
+        SinkError::Unavailable(m) => ApiError {
+            status: 503,
+            error_code: 50301,
+            message: format!("{m}; nothing is lost by retrying the request"),
+        },
+    }
+    .into()
+}
+
+/// One request, whatever carried it (API Gateway, `pinpipe serve`).
+pub async fn respond(
+    state: &State,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let answer = match ingest::route(method, path) {
+        Err(e) => e.into(),
+        Ok(Endpoint::Topic(topic)) => {
+            match ingest::topic_records(&topic, content_type, body, &state.topics) {
+                Err(e) => e.into(),
+                Ok(records) => match &state.kafka {
+                    None => ApiError {
+                        status: 503,
+                        error_code: 50302,
+                        message: "this API has no Kafka brokers configured (PINPIPE_KAFKA_BROKERS)"
+                            .into(),
+                    }
+                    .into(),
+                    Some(kafka) => match kafka.produce(&topic, &records).await {
+                        Ok(offsets) => Answer {
+                            status: 200,
+                            body: ingest::topic_answer(&offsets),
+                        },
+                        Err(e) => sink_error(e),
+                    },
+                },
+            }
+        }
+        Ok(Endpoint::StreamRecord(stream)) => {
+            match ingest::stream_record(&stream, content_type, body, &state.streams) {
+                Err(e) => e.into(),
+                Ok(record) => match state.kinesis.put_record(&stream, &record).await {
+                    Ok((seq, shard)) => Answer {
+                        status: 200,
+                        body: ingest::stream_record_answer(&seq, &shard),
+                    },
+                    Err(e) => sink_error(e),
+                },
+            }
+        }
+        Ok(Endpoint::StreamRecords(stream)) => {
+            match ingest::stream_records(&stream, content_type, body, &state.streams) {
+                Err(e) => e.into(),
+                Ok(records) => match state.kinesis.put_records(&stream, &records).await {
+                    Ok(put) => Answer {
+                        status: 200,
+                        body: ingest::stream_records_answer(&put),
+                    },
+                    Err(e) => sink_error(e),
+                },
+            }
+        }
+    };
+    info!(
+        method,
+        path,
+        bytes = body.len(),
+        status = answer.status,
+        error_code = answer
+            .body
+            .get("error_code")
+            .and_then(serde_json::Value::as_u64),
+        "Request answered."
+    );
+    answer
+}
+
+/// The Lambda handler (API Gateway REST API, proxy integration).
+pub async fn handle(
+    state: &State,
+    event: LambdaEvent<ApiGatewayProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let request = event.payload;
+    let path = request.path.clone().unwrap_or_default();
+    let content_type = request
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body = match (&request.body, request.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(text), false) => text.clone().into_bytes(),
+        (Some(encoded), true) => match BASE64.decode(encoded) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return Ok(response(Answer::from(ApiError {
+                    status: 400,
+                    error_code: 40002,
+                    message: format!("the body is marked base64 but is not ({e})"),
+                })));
+            }
+        },
+    };
+    let answer = respond(
+        state,
+        request.http_method.as_str(),
+        &path,
+        content_type,
+        &body,
+    )
+    .await;
+    Ok(response(answer))
+}
+
+fn response(answer: Answer) -> ApiGatewayProxyResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = i64::from(answer.status);
+    response.headers = headers;
+    response.body = Some(Body::Text(answer.body.to_string()));
+    response
+}

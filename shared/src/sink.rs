@@ -1,0 +1,276 @@
+//! Handing accepted ingest records over durably: to Kafka topics (librdkafka, `acks=all`; feature
+//! `kafka`) and to Kinesis streams (PutRecord / PutRecords, throttled entries retried; feature
+//! `kinesis`). A call returns only once every record is acknowledged, or fails as a whole so that the
+//! client retries (the cleaning downstream drops the re-sent copies of records that did land).
+
+use crate::ingest::OutRecord;
+
+/// Why a hand-over failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkError {
+    /// The topic or stream does not exist (never created by the API): the client's mistake.
+    NotFound(String),
+    /// The broker or the stream did not acknowledge in time or refused: retry later.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkError::NotFound(m) | SinkError::Unavailable(m) => f.write_str(m),
+        }
+    }
+}
+
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaSink;
+
+#[cfg(feature = "kafka")]
+mod kafka {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+    use super::{OutRecord, SinkError};
+    use crate::{Error, Result};
+
+    /// How long a record may wait for its acknowledgement.
+    const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
+    /// How long the list of existing topics is trusted.
+    const TOPICS_TTL: Duration = Duration::from_secs(60);
+
+    /// A Kafka producer with the list of topics that exist.
+    pub struct KafkaSink {
+        producer: FutureProducer,
+        topics: Mutex<(Option<Instant>, HashSet<String>)>,
+    }
+
+    impl KafkaSink {
+        /// A producer for `brokers` with librdkafka settings on top of the durable defaults
+        /// (`acks=all`, idempotence off unless asked: not every broker supports it).
+        pub fn new(brokers: &str, settings: &[(String, String)]) -> Result<Self> {
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", brokers)
+                .set("acks", "all")
+                .set("enable.idempotence", "false")
+                .set("linger.ms", "2")
+                .set(
+                    "message.timeout.ms",
+                    DELIVERY_TIMEOUT.as_millis().to_string(),
+                )
+                .set("allow.auto.create.topics", "false");
+            for (k, v) in settings {
+                config.set(k, v);
+            }
+            let producer = config
+                .create()
+                .map_err(|e| Error::Kafka(format!("creating a producer: {e}")))?;
+            Ok(KafkaSink {
+                producer,
+                topics: Mutex::new((None, HashSet::new())),
+            })
+        }
+
+        /// Whether the topic exists (the full topic list, cached; listing never creates one).
+        async fn exists(&self, topic: &str) -> std::result::Result<bool, SinkError> {
+            {
+                let cached = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+                if cached.0.is_some_and(|at| at.elapsed() < TOPICS_TTL) && cached.1.contains(topic)
+                {
+                    return Ok(true);
+                }
+            }
+            let producer = self.producer.clone();
+            let names: HashSet<String> = tokio::task::spawn_blocking(move || {
+                let metadata = producer
+                    .client()
+                    .fetch_metadata(None, Duration::from_secs(10))
+                    .map_err(|e| {
+                        SinkError::Unavailable(format!("reading the broker's topics: {e}"))
+                    })?;
+                Ok::<_, SinkError>(
+                    metadata
+                        .topics()
+                        .iter()
+                        .filter(|t| t.error().is_none())
+                        .map(|t| t.name().to_owned())
+                        .collect(),
+                )
+            })
+            .await
+            .map_err(|e| SinkError::Unavailable(format!("reading the broker's topics: {e}")))??;
+            let found = names.contains(topic);
+            *self.topics.lock().unwrap_or_else(|e| e.into_inner()) = (Some(Instant::now()), names);
+            Ok(found)
+        }
+
+        /// Produces the records in order; answers each one's (partition, offset) once all are
+        /// acknowledged.
+        pub async fn produce(
+            &self,
+            topic: &str,
+            records: &[OutRecord],
+        ) -> std::result::Result<Vec<(i32, i64)>, SinkError> {
+            if !self.exists(topic).await? {
+                return Err(SinkError::NotFound(format!(
+                    "topic {topic:?} does not exist on the broker (the API never creates topics)"
+                )));
+            }
+            let mut deliveries = Vec::with_capacity(records.len());
+            for (i, record) in records.iter().enumerate() {
+                let mut message: FutureRecord<'_, str, [u8]> =
+                    FutureRecord::to(topic).payload(record.value.as_slice());
+                if let Some(key) = &record.key {
+                    message = message.key(key.as_str());
+                }
+                if let Some(partition) = record.partition {
+                    message = message.partition(partition);
+                }
+                let delivery = self.producer.send_result(message).map_err(|(e, _)| {
+                    SinkError::Unavailable(format!("record {i}: queueing for {topic}: {e}"))
+                })?;
+                deliveries.push(delivery);
+            }
+            let mut offsets = Vec::with_capacity(deliveries.len());
+            for (i, delivery) in deliveries.into_iter().enumerate() {
+                match delivery.await {
+                    Ok(Ok(delivered)) => offsets.push((delivered.partition, delivered.offset)),
+                    Ok(Err((e, _))) => {
+                        return Err(SinkError::Unavailable(format!(
+                            "record {i}: not acknowledged by {topic}: {e}"
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(SinkError::Unavailable(format!(
+                            "record {i}: the producer stopped before {topic} acknowledged it"
+                        )));
+                    }
+                }
+            }
+            Ok(offsets)
+        }
+    }
+}
+
+#[cfg(feature = "kinesis")]
+pub use kinesis::KinesisSink;
+
+#[cfg(feature = "kinesis")]
+mod kinesis {
+    use std::time::Duration;
+
+    use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+
+    use super::{OutRecord, SinkError};
+
+    /// Attempts for entries Kinesis throttled or failed internally.
+    const ATTEMPTS: u32 = 6;
+
+    /// Puts records into Kinesis streams.
+    #[derive(Clone, Debug)]
+    pub struct KinesisSink {
+        client: aws_sdk_kinesis::Client,
+    }
+
+    fn unavailable(doing: &str, e: impl std::error::Error) -> SinkError {
+        SinkError::Unavailable(format!("{doing}: {}", DisplayErrorContext(e)))
+    }
+
+    fn put_error<E, R>(stream: &str, e: SdkError<E, R>) -> SinkError
+    where
+        E: std::error::Error + aws_sdk_kinesis::error::ProvideErrorMetadata + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = e
+            .as_service_error()
+            .and_then(|s| s.code())
+            .unwrap_or_default();
+        if code == "ResourceNotFoundException" {
+            SinkError::NotFound(format!(
+                "stream {stream:?} does not exist (the API never creates streams)"
+            ))
+        } else {
+            unavailable(&format!("putting into {stream}"), e)
+        }
+    }
+
+    impl KinesisSink {
+        pub fn new(client: aws_sdk_kinesis::Client) -> Self {
+            KinesisSink { client }
+        }
+
+        /// PutRecord: the record's (sequence number, shard id).
+        pub async fn put_record(
+            &self,
+            stream: &str,
+            record: &OutRecord,
+        ) -> Result<(String, String), SinkError> {
+            let mut answer = self
+                .put_records(stream, std::slice::from_ref(record))
+                .await?;
+            Ok(answer.remove(0))
+        }
+
+        /// PutRecords, retrying only the entries that failed (throttled) with backoff, until every
+        /// record is in: each record's (sequence number, shard id), in order.
+        pub async fn put_records(
+            &self,
+            stream: &str,
+            records: &[OutRecord],
+        ) -> Result<Vec<(String, String)>, SinkError> {
+            let mut done: Vec<Option<(String, String)>> = vec![None; records.len()];
+            for attempt in 1..=ATTEMPTS {
+                let pending: Vec<usize> =
+                    (0..records.len()).filter(|i| done[*i].is_none()).collect();
+                if pending.is_empty() {
+                    break;
+                }
+                let entries: Vec<PutRecordsRequestEntry> = pending
+                    .iter()
+                    .map(|i| {
+                        let r = &records[*i];
+                        PutRecordsRequestEntry::builder()
+                            .data(Blob::new(r.value.clone()))
+                            .partition_key(r.key.clone().unwrap_or_else(|| "0".into()))
+                            .build()
+                            .expect("data and partition key are set")
+                    })
+                    .collect();
+                let answer = self
+                    .client
+                    .put_records()
+                    .stream_name(stream)
+                    .set_records(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| put_error(stream, e))?;
+                let mut failed = 0;
+                for (slot, entry) in pending.iter().zip(answer.records()) {
+                    match (entry.sequence_number(), entry.shard_id()) {
+                        (Some(seq), Some(shard)) if entry.error_code().is_none() => {
+                            done[*slot] = Some((seq.to_owned(), shard.to_owned()));
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                if failed > 0 && attempt < ATTEMPTS {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
+            let missing = done.iter().filter(|d| d.is_none()).count();
+            if missing > 0 {
+                return Err(SinkError::Unavailable(format!(
+                    "{missing} of {} records were still throttled by {stream} after {ATTEMPTS} attempts",
+                    records.len()
+                )));
+            }
+            Ok(done.into_iter().flatten().collect())
+        }
+    }
+}

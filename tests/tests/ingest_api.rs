@@ -1,0 +1,541 @@
+//! The ingest API (`ingest-api`'s handler, in process) against a real Kafka-protocol broker (tansu)
+//! and moto Kinesis: the original emulator's exact requests are answered 200 and their records land
+//! byte for byte; a corpus of bad requests is refused with a 4xx naming what is wrong, and produces
+//! nothing.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ingest_api::{Answer, State, respond};
+use pinpipe::Table;
+use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
+use pinpipe::source::emulator_payload;
+use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
+use pinpipe_tests::{Moto, Tansu, lines};
+use serde_json::{Value, json};
+
+const KAFKA_JSON: &str = "application/vnd.kafka.json.v2+json";
+
+struct Setup {
+    state: State,
+    prefix: String,
+    kinesis: aws_sdk_kinesis::Client,
+}
+
+/// Topics `<prefix>.pin|geo|user` (1 partition) and streams `streaming-<prefix>-pin|geo|user`
+/// (1 shard), and the handler's state pointed at them.
+async fn setup(label: &str) -> Setup {
+    let (tansu, moto) = (Tansu::get(), Moto::get());
+    let prefix = unique_prefix(label);
+    let kinesis = client(moto).await;
+    for table in Table::ALL {
+        tansu.create_topic(&format!("{prefix}.{table}"), 1);
+        create_stream(&kinesis, &format!("streaming-{prefix}-{table}"), 1).await;
+    }
+    let config = IngestConfig {
+        kafka_brokers: Some(tansu.brokers().to_owned()),
+        kafka_settings: vec![("broker.address.family".into(), "v4".into())],
+        topics: TopicRoutes::default(),
+        streams: StreamRoutes::default(),
+        aws: moto.aws(),
+    };
+    Setup {
+        state: State::new(&config).await.unwrap(),
+        prefix,
+        kinesis,
+    }
+}
+
+/// Every message of a topic (one partition), read from the beginning until 2 s pass without one.
+fn topic_messages(topic: &str) -> Vec<Vec<u8>> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", Tansu::get().brokers())
+        .set("broker.address.family", "v4")
+        .set("group.id", format!("{topic}-reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut out = Vec::new();
+    while let Some(message) = consumer.poll(Duration::from_secs(2)) {
+        out.push(message.unwrap().payload().unwrap_or_default().to_vec());
+    }
+    out
+}
+
+/// Every record of a one-shard stream, from the start.
+async fn stream_records(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<Vec<u8>> {
+    use aws_sdk_kinesis::types::ShardIteratorType;
+    let mut iterator = kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let page = kinesis
+            .get_records()
+            .shard_iterator(&iterator)
+            .send()
+            .await
+            .unwrap();
+        if page.records().is_empty() {
+            break;
+        }
+        out.extend(page.records().iter().map(|r| r.data().as_ref().to_vec()));
+        match page.next_shard_iterator {
+            Some(next) => iterator = next,
+            None => break,
+        }
+    }
+    out
+}
+
+/// The original emulator's request bodies for the first `n` real posts of a table: Python's
+/// `json.dumps` of `{"records": [{"value": row}]}` and of `{"StreamName", "Data", "PartitionKey"}`.
+fn emulator_bodies(table: Table, prefix: &str, n: usize) -> Vec<(Vec<u8>, String, String)> {
+    lines(&format!("source-rows/{table}.jsonl"))
+        .iter()
+        .take(n)
+        .map(|line| {
+            let payload = String::from_utf8(emulator_payload(table, line.as_bytes()).unwrap()).unwrap();
+            let topic_body = format!(r#"{{"records": [{{"value": {payload}}}]}}"#);
+            let stream_body = format!(
+                r#"{{"StreamName": "streaming-{prefix}-{table}", "Data": {payload}, "PartitionKey": "partition-1"}}"#
+            );
+            (payload.into_bytes(), topic_body, stream_body)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_emulators_requests_get_200_and_their_records_land_byte_for_byte() {
+    let s = setup("ingest").await;
+    for table in Table::ALL {
+        let topic = format!("{}.{table}", s.prefix);
+        let stream = format!("streaming-{}-{table}", s.prefix);
+        let bodies = emulator_bodies(table, &s.prefix, 20);
+        for (i, (_, topic_body, stream_body)) in bodies.iter().enumerate() {
+            let answer = respond(
+                &s.state,
+                "POST",
+                &format!("/topics/{topic}"),
+                Some(KAFKA_JSON),
+                topic_body.as_bytes(),
+            )
+            .await;
+            assert_eq!(answer.status, 200, "{table} {i}: {}", answer.body);
+            assert_eq!(
+                answer.body,
+                json!({"offsets": [{"partition": 0, "offset": i, "error_code": null, "error": null}],
+                       "key_schema_id": null, "value_schema_id": null})
+            );
+            let answer = respond(
+                &s.state,
+                "PUT",
+                &format!("/streams/{stream}/record"),
+                Some("application/json"),
+                stream_body.as_bytes(),
+            )
+            .await;
+            assert_eq!(answer.status, 200, "{table} {i}: {}", answer.body);
+            assert_eq!(answer.body["ShardId"], "shardId-000000000000");
+            let sequence = answer.body["SequenceNumber"].as_str().unwrap();
+            assert!(
+                !sequence.is_empty() && sequence.bytes().all(|b| b.is_ascii_digit()),
+                "{sequence}"
+            );
+        }
+        // the batch form of the stream endpoint, with Data as base64
+        let batch: Vec<Value> = bodies
+            .iter()
+            .map(|(payload, _, _)| json!({"data": BASE64.encode(payload), "partition-key": "p"}))
+            .collect();
+        let answer = respond(
+            &s.state,
+            "PUT",
+            &format!("/streams/{stream}/records"),
+            Some("application/json"),
+            json!({"records": batch}).to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["FailedRecordCount"], 0);
+        assert_eq!(answer.body["Records"].as_array().unwrap().len(), 20);
+
+        let payloads: Vec<Vec<u8>> = bodies.into_iter().map(|(p, _, _)| p).collect();
+        assert_eq!(
+            topic_messages(&topic),
+            payloads,
+            "{table}: the topic holds the values as sent"
+        );
+        let in_stream = stream_records(&s.kinesis, &stream).await;
+        assert_eq!(in_stream[..20], payloads[..], "{table}: PutRecord");
+        assert_eq!(
+            in_stream[20..],
+            payloads[..],
+            "{table}: PutRecords from base64"
+        );
+    }
+}
+
+/// A request: method, path, content type, body.
+type Request = (String, String, Option<String>, Vec<u8>);
+
+/// Requests that must be refused, each with the status it must get.
+fn bad_requests(prefix: &str) -> Vec<(Request, u16)> {
+    let pin = format!("{prefix}.pin");
+    let stream = format!("streaming-{prefix}-geo");
+    let good = r#"{"index": 1, "category": "art"}"#;
+    let topic = |body: String| {
+        (
+            "POST".to_owned(),
+            format!("/topics/{pin}"),
+            Some(KAFKA_JSON.to_owned()),
+            body.into_bytes(),
+        )
+    };
+    let put = |suffix: &str, body: String| {
+        (
+            "PUT".to_owned(),
+            format!("/streams/{stream}/{suffix}"),
+            Some("application/json".to_owned()),
+            body.into_bytes(),
+        )
+    };
+    let mut cases: Vec<(Request, u16)> = vec![
+        // the envelope
+        (topic("".into()), 400),
+        (topic("not json".into()), 400),
+        (topic("{".into()), 400),
+        (topic("[]".into()), 400),
+        (topic("null".into()), 400),
+        (topic("42".into()), 400),
+        (topic("{}".into()), 422),
+        (topic(r#"{"records": []}"#.into()), 422),
+        (topic(r#"{"records": {}}"#.into()), 400),
+        (topic(r#"{"records": "x"}"#.into()), 400),
+        (topic(r#"{"records": null}"#.into()), 422),
+        (topic(r#"{"value": {"index": 1}}"#.into()), 422),
+        // the records
+        (topic(r#"{"records": [1]}"#.into()), 422),
+        (topic(r#"{"records": [null]}"#.into()), 422),
+        (topic(r#"{"records": [{}]}"#.into()), 422),
+        (topic(r#"{"records": [{"key": "k"}]}"#.into()), 422),
+        (topic(r#"{"records": [{"value": null}]}"#.into()), 422),
+        (topic(r#"{"records": [{"value": 1}]}"#.into()), 422),
+        (topic(r#"{"records": [{"value": "text"}]}"#.into()), 422),
+        (topic(r#"{"records": [{"value": [1, 2]}]}"#.into()), 422),
+        (topic(r#"{"records": [{"value": {}}]}"#.into()), 422),
+        (
+            topic(r#"{"records": [{"value": {"title": "no id"}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": null}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": "seven"}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": 1.5}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": 1e400}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": 99999999999999999999999}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": true}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": {"nested": [1, {"deep": 2}]}}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": 1, "ind": 2}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {good}}}, {{"value": 7}}]}}"#
+            )),
+            422,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {good}, "partition": -1}}]}}"#
+            )),
+            422,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {good}, "partition": 99999999999}}]}}"#
+            )),
+            422,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {good}, "partition": "zero"}}]}}"#
+            )),
+            422,
+        ),
+        // limits
+        (
+            topic(format!(
+                r#"{{"records": [{}]}}"#,
+                vec![format!(r#"{{"value": {good}}}"#); 10_000].join(",")
+            )),
+            413,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {{"index": 1, "title": "{}"}}}}]}}"#,
+                "x".repeat(2_000_000)
+            )),
+            413,
+        ),
+    ];
+    // not UTF-8, as a whole body and inside a value
+    let mut invalid_utf8 = br#"{"records": [{"value": {"index": 1, "title": ""#.to_vec();
+    invalid_utf8.extend([0xff, 0xfe]);
+    invalid_utf8.extend(br#""}}]}"#);
+    cases.push((
+        (
+            "POST".into(),
+            format!("/topics/{pin}"),
+            Some(KAFKA_JSON.into()),
+            invalid_utf8,
+        ),
+        400,
+    ));
+    cases.push((
+        (
+            "POST".into(),
+            format!("/topics/{pin}"),
+            Some(KAFKA_JSON.into()),
+            vec![0xc3, 0x28],
+        ),
+        400,
+    ));
+    // content types, methods, routes, unknown destinations
+    let body = format!(r#"{{"records": [{{"value": {good}}}]}}"#).into_bytes();
+    for (method, path, content_type, status) in [
+        ("POST", format!("/topics/{pin}"), None, 415),
+        ("POST", format!("/topics/{pin}"), Some("text/plain"), 415),
+        (
+            "POST",
+            format!("/topics/{pin}"),
+            Some("application/xml"),
+            415,
+        ),
+        (
+            "POST",
+            format!("/topics/{pin}"),
+            Some("application/x-www-form-urlencoded"),
+            415,
+        ),
+        ("GET", format!("/topics/{pin}"), Some(KAFKA_JSON), 405),
+        ("DELETE", format!("/topics/{pin}"), Some(KAFKA_JSON), 405),
+        ("PUT", format!("/topics/{pin}"), Some(KAFKA_JSON), 405),
+        ("POST", "/topics".to_owned(), Some(KAFKA_JSON), 404),
+        ("POST", "/".to_owned(), Some(KAFKA_JSON), 404),
+        (
+            "POST",
+            format!("/topics/{prefix}.pins"),
+            Some(KAFKA_JSON),
+            404,
+        ),
+        ("POST", "/topics/pin".to_owned(), Some(KAFKA_JSON), 404),
+        (
+            "POST",
+            format!("/topics/{prefix}x.pin"),
+            Some(KAFKA_JSON),
+            404,
+        ),
+        (
+            "POST",
+            format!("/streams/{stream}/record"),
+            Some("application/json"),
+            405,
+        ),
+    ] {
+        cases.push((
+            (
+                method.into(),
+                path,
+                content_type.map(str::to_owned),
+                body.clone(),
+            ),
+            status,
+        ));
+    }
+    // the stream endpoints
+    let data = r#"{"Data": {"ind": 1, "country": "Chad"}, "PartitionKey": "p"}"#.to_owned();
+    cases.extend([
+        (put("record", "".into()), 400),
+        (put("record", "[]".into()), 400),
+        (put("record", r#"{"StreamName": "x"}"#.into()), 422),
+        (
+            put(
+                "record",
+                r#"{"StreamName": "streaming-other-geo", "Data": {"ind": 1}}"#.to_owned(),
+            ),
+            422,
+        ),
+        (put("record", r#"{"Data": 5}"#.into()), 422),
+        (put("record", r#"{"Data": "not base64 %%"}"#.into()), 422),
+        (
+            put(
+                "record",
+                format!(r#"{{"Data": "{}"}}"#, BASE64.encode("not json")),
+            ),
+            422,
+        ),
+        (
+            put(
+                "record",
+                format!(r#"{{"Data": "{}"}}"#, BASE64.encode("[1]")),
+            ),
+            422,
+        ),
+        (
+            put("record", r#"{"Data": {"country": "no id"}}"#.into()),
+            422,
+        ),
+        (
+            put(
+                "record",
+                r#"{"Data": {"ind": 1}, "PartitionKey": ""}"#.into(),
+            ),
+            422,
+        ),
+        (
+            put(
+                "record",
+                format!(
+                    r#"{{"Data": {{"ind": 1}}, "PartitionKey": "{}"}}"#,
+                    "k".repeat(257)
+                ),
+            ),
+            422,
+        ),
+        (put("records", "{}".into()), 422),
+        (put("records", r#"{"records": []}"#.into()), 422),
+        (
+            put("records", r#"{"records": [{"partition-key": "p"}]}"#.into()),
+            422,
+        ),
+        (
+            put(
+                "records",
+                format!(
+                    r#"{{"records": [{}]}}"#,
+                    vec![r#"{"data": {"ind": 1}}"#; 501].join(",")
+                ),
+            ),
+            413,
+        ),
+        (
+            (
+                "PUT".into(),
+                format!("/streams/streaming-{prefix}-nope/record"),
+                Some("application/json".into()),
+                data.clone().into_bytes(),
+            ),
+            404,
+        ),
+        (
+            (
+                "PUT".into(),
+                format!("/streams/streaming-{prefix}x-geo/record"),
+                Some("application/json".into()),
+                data.into_bytes(),
+            ),
+            404,
+        ),
+    ]);
+    cases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corpus_of_bad_requests_gets_precise_4xx_answers_and_produces_nothing() {
+    let s = setup("refuse").await;
+    let cases = bad_requests(&s.prefix);
+    assert!(cases.len() >= 50, "{} cases", cases.len());
+    for ((method, path, content_type, body), status) in &cases {
+        let Answer {
+            status: got,
+            body: answer,
+        } = respond(&s.state, method, path, content_type.as_deref(), body).await;
+        let shown = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+        assert_eq!(
+            got, *status,
+            "{method} {path} {content_type:?} {shown}: {answer}"
+        );
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            answer["error_code"]
+                .as_u64()
+                .is_some_and(|c| c / 100 == u64::from(*status)),
+            "{shown}: {answer}"
+        );
+        assert!(
+            message.len() > 10,
+            "{shown}: a message that says what is wrong: {answer}"
+        );
+        if message.starts_with("record ") {
+            assert!(
+                message.contains("field `") || message.contains(": not a {"),
+                "{shown}: names the field, or says the record is not an object: {message}"
+            );
+        }
+    }
+    // nothing reached the broker or the streams
+    for table in Table::ALL {
+        assert!(
+            topic_messages(&format!("{}.{table}", s.prefix)).is_empty(),
+            "{table}"
+        );
+        let stream = format!("streaming-{}-{table}", s.prefix);
+        assert!(
+            stream_records(&s.kinesis, &stream).await.is_empty(),
+            "{table}"
+        );
+    }
+    // and no topic or stream was created for an unknown name
+    let names: Vec<String> = s
+        .kinesis
+        .list_streams()
+        .send()
+        .await
+        .unwrap()
+        .stream_names()
+        .to_vec();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains(&format!("{}x", s.prefix)) || n.ends_with("-nope"))
+    );
+}
