@@ -539,3 +539,69 @@ async fn a_corpus_of_bad_requests_gets_precise_4xx_answers_and_produces_nothing(
             .any(|n| n.contains(&format!("{}x", s.prefix)) || n.ends_with("-nope"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ingest_api_sample_event_gets_its_documented_answer() {
+    use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+    use aws_lambda_events::encodings::Body;
+    let s = setup("events").await;
+    // the samples' own topics and streams
+    for table in Table::ALL {
+        Tansu::get().create_topic(&format!("0a1b2c3d4e5f.{table}"), 1);
+        let stream = format!("streaming-0a1b2c3d4e5f-{table}");
+        let _ = s
+            .kinesis
+            .create_stream()
+            .stream_name(&stream)
+            .shard_count(1)
+            .send()
+            .await;
+    }
+    let expected = [
+        ("topic-pin.json", 200),
+        ("topic-geo-batch.json", 200),
+        ("stream-record-user.json", 200),
+        ("stream-records-pin.json", 200),
+        ("bad-missing-id.json", 422),
+        ("bad-unknown-topic.json", 404),
+        ("bad-content-type.json", 415),
+        ("bad-too-many-records.json", 413),
+        ("bad-base64-body.json", 400),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/ingest-api");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut named: Vec<String> = expected.iter().map(|(n, _)| (*n).to_owned()).collect();
+    named.sort();
+    assert_eq!(files, named, "every sample event has an expected answer");
+    for (name, status) in expected {
+        let request: ApiGatewayProxyRequest =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        let event = lambda_runtime::LambdaEvent::new(request, lambda_runtime::Context::default());
+        let response = ingest_api::handle(&s.state, event).await.unwrap();
+        let body = match response.body {
+            Some(Body::Text(text)) => text,
+            other => panic!("{name}: a JSON text body, not {other:?}"),
+        };
+        assert_eq!(response.status_code, i64::from(status), "{name}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        if status == 200 {
+            assert!(
+                body.get("offsets")
+                    .or(body.get("SequenceNumber"))
+                    .or(body.get("Records"))
+                    .is_some(),
+                "{name}: {body}"
+            );
+        } else {
+            assert!(
+                body["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{name}: {body}"
+            );
+        }
+    }
+}
