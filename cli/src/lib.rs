@@ -15,6 +15,7 @@ mod consume;
 mod consume_kafka;
 mod daily;
 mod land;
+mod serve;
 
 use pinpipe::Table;
 use pinpipe::jsonl::{CleanSinks, clean_json_lines, clean_kafka_rest, write_source_files};
@@ -85,6 +86,10 @@ enum Command {
     /// Land JSON-lines source files (DIR/pin.jsonl, geo.jsonl, user.jsonl) in the raw zone as the
     /// msk-consumer would, one raw object per batch of records: a dump, ready for `pinpipe daily`.
     Land(land::Land),
+    /// Serve the ingest API (the ingest-api handler) over plain HTTP on 127.0.0.1: POST
+    /// /topics/{topic}, PUT /streams/{stream}/record, PUT /streams/{stream}/records. Kinesis settings
+    /// come from the standard AWS environment.
+    Serve(serve::Serve),
     /// Run the daily job locally (the daily-analytics function's work): clean the raw objects not
     /// cleaned yet into the batch tables, write the nine insight tables for the run date, maintain
     /// the tables. Prints a JSON summary.
@@ -261,6 +266,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
         Command::ConsumeKafka(args) => consume_kafka::consume_kafka(args, io.stderr),
         Command::Daily(args) => daily::daily(args, io.stdout),
         Command::Land(args) => land::land(args, io.stderr),
+        Command::Serve(args) => serve::serve(args, io.stderr),
     }
 }
 

@@ -605,3 +605,96 @@ async fn every_ingest_api_sample_event_gets_its_documented_answer() {
         }
     }
 }
+
+/// `pinpipe serve` as its own process; killed when dropped.
+struct Server(std::process::Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve() -> Server {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"));
+    command
+        .args(["serve", "--port", "0", "--brokers", Tansu::get().brokers()])
+        .args(["--kafka-settings", "broker.address.family=v4"])
+        .envs(Moto::get().env())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("pinpipe runs");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    Server(child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinpipe_serve_answers_the_original_emulators_python_requests_over_http() {
+    let s = setup("serve").await;
+    let server = serve();
+    let bodies = emulator_bodies(Table::Geo, &s.prefix, 1);
+    let (payload, topic_body, stream_body) = &bodies[0];
+    // what the original emulator does: requests.request(method, url, headers=…, data=payload)
+    let script = r#"
+import json, sys, urllib.request, urllib.error
+url, method, content_type, body = sys.argv[1:5]
+request = urllib.request.Request(url, data=body.encode(), method=method, headers={"Content-Type": content_type})
+try:
+    with urllib.request.urlopen(request) as answer:
+        print(answer.status, answer.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+"#;
+    let call = |method: &str, path: String, content_type: &str, body: &str| {
+        let output = std::process::Command::new("python3")
+            .args([
+                "-c",
+                script,
+                &format!("{}{path}", server.1),
+                method,
+                content_type,
+                body,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let (status, body) = text.trim().split_once(' ').unwrap();
+        (
+            status.parse::<u16>().unwrap(),
+            serde_json::from_str::<Value>(body).unwrap(),
+        )
+    };
+    let topic = format!("{}.geo", s.prefix);
+    let (status, body) = call("POST", format!("/topics/{topic}"), KAFKA_JSON, topic_body);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["offsets"][0]["offset"], 0);
+    let stream = format!("streaming-{}-geo", s.prefix);
+    let (status, body) = call(
+        "PUT",
+        format!("/streams/{stream}/record"),
+        "application/json",
+        stream_body,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ShardId"], "shardId-000000000000");
+    let (status, body) = call(
+        "POST",
+        format!("/topics/{topic}"),
+        KAFKA_JSON,
+        r#"{"records": [{"value": {"country": "Chad"}}]}"#,
+    );
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (422, Some(42201)),
+        "{body}"
+    );
+
+    assert_eq!(topic_messages(&topic), [payload.clone()]);
+    assert_eq!(stream_records(&s.kinesis, &stream).await, [payload.clone()]);
+}
