@@ -695,6 +695,9 @@ except urllib.error.HTTPError as e:
         "{body}"
     );
 
-    assert_eq!(topic_messages(&topic), [payload.clone()]);
-    assert_eq!(stream_records(&s.kinesis, &stream).await, [payload.clone()]);
+    assert_eq!(topic_messages(&topic), std::slice::from_ref(payload));
+    assert_eq!(
+        stream_records(&s.kinesis, &stream).await,
+        std::slice::from_ref(payload)
+    );
 }
