@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod consume;
 mod consume_kafka;
 mod daily;
+mod emulate;
 mod land;
 mod serve;
 
@@ -86,6 +87,10 @@ enum Command {
     /// Land JSON-lines source files (DIR/pin.jsonl, geo.jsonl, user.jsonl) in the raw zone as the
     /// msk-consumer would, one raw object per batch of records: a dump, ready for `pinpipe daily`.
     Land(land::Land),
+    /// Post like the original emulator: each post's pin, geo and user rows to the ingest API (batch
+    /// mode: POST /topics/<prefix>.<table>; stream mode: PUT /streams/streaming-<prefix>-<table>/record),
+    /// from the embedded generator or a JSON-lines directory; 5xx answers are retried.
+    Emulate(emulate::Emulate),
     /// Serve the ingest API (the ingest-api handler) over plain HTTP on 127.0.0.1: POST
     /// /topics/{topic}, PUT /streams/{stream}/record, PUT /streams/{stream}/records. Kinesis settings
     /// come from the standard AWS environment.
@@ -267,6 +272,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
         Command::Daily(args) => daily::daily(args, io.stdout),
         Command::Land(args) => land::land(args, io.stderr),
         Command::Serve(args) => serve::serve(args, io.stderr),
+        Command::Emulate(args) => emulate::emulate(args, io.stderr),
     }
 }
 

@@ -18,6 +18,7 @@
 //!   the raw zone, bad values to the quarantine.
 //! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
 //!   insights, table maintenance.
+//! - [`emulate`]: the original emulator's HTTP requests for a post, pure.
 //! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
 //! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`).
 //! - [`config`]: the environment, read once into typed config.
@@ -28,6 +29,7 @@ pub mod cleaner;
 pub mod config;
 #[cfg(feature = "sql")]
 pub mod daily;
+pub mod emulate;
 pub mod error;
 pub mod failpoint;
 pub mod ingest;

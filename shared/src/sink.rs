@@ -3,8 +3,6 @@
 //! `kinesis`). A call returns only once every record is acknowledged, or fails as a whole so that the
 //! client retries (the cleaning downstream drops the re-sent copies of records that did land).
 
-use crate::ingest::OutRecord;
-
 /// Why a hand-over failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SinkError {
@@ -34,7 +32,8 @@ mod kafka {
     use rdkafka::config::ClientConfig;
     use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-    use super::{OutRecord, SinkError};
+    use super::SinkError;
+    use crate::ingest::OutRecord;
     use crate::{Error, Result};
 
     /// How long a record may wait for its acknowledgement.
@@ -167,7 +166,8 @@ mod kinesis {
     use aws_sdk_kinesis::primitives::Blob;
     use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-    use super::{OutRecord, SinkError};
+    use super::SinkError;
+    use crate::ingest::OutRecord;
 
     /// Attempts for entries Kinesis throttled or failed internally.
     const ATTEMPTS: u32 = 6;

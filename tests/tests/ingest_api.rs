@@ -701,3 +701,38 @@ except urllib.error.HTTPError as e:
         std::slice::from_ref(payload)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinpipe_emulate_replays_real_rows_through_pinpipe_serve_into_both_paths() {
+    let s = setup("emulate").await;
+    let server = serve();
+    let rows = pinpipe_tests::data_file("source-rows/pin.jsonl");
+    let dir = rows.parent().unwrap().to_str().unwrap().to_owned();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args([
+            "emulate", "--api", &server.1, "--mode", "both", "--source", &dir,
+        ])
+        .args(["--posts", "30", "--prefix", &s.prefix, "--concurrency", "1"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{report}");
+    assert!(
+        report.contains("sent 180 requests") && report.contains("180 accepted"),
+        "{report}"
+    );
+    for table in Table::ALL {
+        let expected: Vec<Vec<u8>> = emulator_bodies(table, &s.prefix, 30)
+            .into_iter()
+            .map(|(payload, _, _)| payload)
+            .collect();
+        let topic = format!("{}.{table}", s.prefix);
+        assert_eq!(topic_messages(&topic), expected, "{table}: in file order");
+        let stream = format!("streaming-{}-{table}", s.prefix);
+        assert_eq!(
+            stream_records(&s.kinesis, &stream).await,
+            expected,
+            "{table}"
+        );
+    }
+}
