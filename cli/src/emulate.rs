@@ -12,6 +12,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use indicatif::{ProgressBar, ProgressStyle};
 use pinpipe::Table;
 use pinpipe::emulate::{EmulatedRequest, Mode, post_requests};
 use pinpipe::source::{Synthetic, emulator_payload};
@@ -35,6 +36,9 @@ pub struct Emulate {
     /// Posts per second at most (as fast as the API answers when absent).
     #[arg(long)]
     rate: Option<f64>,
+    /// Stop starting posts after this many seconds (with --rate: a steady load for a while).
+    #[arg(long)]
+    duration: Option<f64>,
     /// Posts in flight at once (each post's three rows go in order).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -146,6 +150,7 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
         ModeArg::Both => Mode::Both,
     };
     let posts = source_posts(&args)?;
+    let expected = (args.source == "embedded").then(|| args.posts.unwrap_or(100));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -157,6 +162,9 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
             .filter(|r| *r > 0.0)
             .map(|r| Duration::from_secs_f64(1.0 / r));
         let start = tokio::time::Instant::now();
+        let deadline = args
+            .duration
+            .map(|secs| start + Duration::from_secs_f64(secs.max(0.0)));
         let (client, api, prefix) = (&client, args.api.as_str(), args.prefix.as_str());
         let results = futures::stream::iter(posts.enumerate())
             .then(|(i, payloads)| async move {
@@ -165,6 +173,9 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
                     tokio::time::sleep_until(start + every * i as u32).await;
                 }
                 payloads
+            })
+            .take_while(|_| {
+                futures::future::ready(deadline.is_none_or(|d| tokio::time::Instant::now() < d))
             })
             .map(|payloads| async move {
                 let mut outcomes = Vec::new();
@@ -176,7 +187,19 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
             .buffer_unordered(args.concurrency.max(1));
         let (mut sent, mut ok, mut refused, mut failed) = (0u64, 0u64, Vec::new(), Vec::new());
         let mut results = std::pin::pin!(results);
+        // drawn only on a terminal
+        let bar = match expected {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::no_length(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {pos}/{len} posts  {per_sec}  {elapsed_precise}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         while let Some(outcomes) = results.next().await {
+            bar.inc(1);
             for outcome in outcomes {
                 sent += 1;
                 match outcome {
@@ -186,6 +209,7 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
                 }
             }
         }
+        bar.finish_and_clear();
         (sent, ok, refused, failed)
     });
     let secs = started.elapsed().as_secs_f64();
@@ -202,9 +226,9 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Pinpipe(pinpipe::Error::Config(format!(
-            "{} requests failed after retries",
+        Err(CliError::Failed(format!(
+            "{} of {sent} requests failed after 5 attempts",
             failed.len()
-        ))))
+        )))
     }
 }

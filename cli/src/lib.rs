@@ -132,6 +132,9 @@ pub enum CliError {
     Pinpipe(#[from] pinpipe::Error),
     #[error("writing to the terminal: {0}")]
     Stdio(#[from] io::Error),
+    /// Work that was attempted and did not succeed (e.g. requests that kept failing).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CliError {
@@ -139,7 +142,7 @@ impl CliError {
         let io = match self {
             CliError::File { source, .. } => source,
             CliError::Pinpipe(pinpipe::Error::Io(source)) | CliError::Stdio(source) => source,
-            CliError::Pinpipe(_) => return false,
+            CliError::Pinpipe(_) | CliError::Failed(_) => return false,
         };
         io.kind() == io::ErrorKind::BrokenPipe
     }
