@@ -52,7 +52,7 @@ pub fn daily(args: Daily, stdout: &mut dyn Write) -> Result<(), CliError> {
         })
         .map_err(|e| match e {
             daily_analytics::Error::Pinpipe(e) => CliError::Pinpipe(e),
-            other => CliError::Pinpipe(pinpipe::Error::Config(other.to_string())),
+            other => CliError::Failed(other.to_string()),
         })?;
     serde_json::to_writer_pretty(&mut *stdout, &summary).map_err(std::io::Error::from)?;
     writeln!(stdout)?;

@@ -39,14 +39,13 @@ pub struct Serve {
 }
 
 pub fn serve(args: Serve, stderr: &mut dyn Write) -> Result<(), CliError> {
-    let mut config = IngestConfig::from_lookup(|k| match k {
-        "PINPIPE_KAFKA_SETTINGS" => Some(args.kafka_settings.clone()),
-        _ => None,
-    })?;
-    config.kafka_brokers = args.brokers.clone();
-    config.topics = TopicRoutes::parse(&args.topic_tables)?;
-    config.streams = StreamRoutes::parse(&args.stream_tables)?;
-    config.aws = AwsConfig::from_env();
+    let config = IngestConfig {
+        kafka_brokers: args.brokers.clone(),
+        kafka_settings: IngestConfig::kafka_settings(&args.kafka_settings)?,
+        topics: TopicRoutes::parse(&args.topic_tables)?,
+        streams: StreamRoutes::parse(&args.stream_tables)?,
+        aws: AwsConfig::from_env(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

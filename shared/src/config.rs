@@ -192,24 +192,28 @@ pub struct IngestConfig {
 }
 
 impl IngestConfig {
-    pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let kafka_settings = get("PINPIPE_KAFKA_SETTINGS")
-            .unwrap_or_default()
-            .split(',')
+    /// librdkafka settings from `key=value` pairs separated by commas (empty → none).
+    pub fn kafka_settings(text: &str) -> Result<Vec<(String, String)>> {
+        text.split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|pair| {
                 pair.split_once('=')
                     .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                     .ok_or_else(|| {
-                        Error::Config(format!("PINPIPE_KAFKA_SETTINGS: {pair:?} is not key=value"))
+                        Error::Config(format!("Kafka settings: {pair:?} is not key=value"))
                     })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let kafka_settings =
+            Self::kafka_settings(&get("PINPIPE_KAFKA_SETTINGS").unwrap_or_default())?;
         Ok(IngestConfig {
             kafka_brokers: get("PINPIPE_KAFKA_BROKERS"),
             kafka_settings,

@@ -21,6 +21,7 @@
 //! - [`emulate`]: the original emulator's HTTP requests for a post, pure.
 //! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
 //! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`).
+//! - [`logs`] (feature `lambda-logs`): the functions' JSON logs.
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -43,6 +44,8 @@ pub mod kinesis;
 pub mod lake;
 #[cfg(feature = "lake")]
 pub mod landing;
+#[cfg(feature = "lambda-logs")]
+pub mod logs;
 pub mod metrics;
 pub mod quarantine;
 pub mod record;

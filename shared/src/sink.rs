@@ -3,21 +3,16 @@
 //! `kinesis`). A call returns only once every record is acknowledged, or fails as a whole so that the
 //! client retries (the cleaning downstream drops the re-sent copies of records that did land).
 
-/// Why a hand-over failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a hand-over failed: the two answers a client needs told apart (404 or retry), not library
+/// errors.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SinkError {
     /// The topic or stream does not exist (never created by the API): the client's mistake.
+    #[error("{0}")]
     NotFound(String),
     /// The broker or the stream did not acknowledge in time or refused: retry later.
+    #[error("{0}")]
     Unavailable(String),
-}
-
-impl std::fmt::Display for SinkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SinkError::NotFound(m) | SinkError::Unavailable(m) => f.write_str(m),
-        }
-    }
 }
 
 #[cfg(feature = "kafka")]

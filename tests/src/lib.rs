@@ -38,6 +38,15 @@ pub fn lines(relative: &str) -> Vec<String> {
         .collect()
 }
 
+/// The real rows of `table` as the original emulator posts them (`index` keys, `isoformat()`
+/// datetimes, `json.dumps` separators and escapes).
+pub fn emulator_payloads(table: pinpipe::Table) -> Vec<Vec<u8>> {
+    lines(&format!("source-rows/{table}.jsonl"))
+        .iter()
+        .map(|l| pinpipe::source::emulator_payload(table, l.as_bytes()).expect("a real row"))
+        .collect()
+}
+
 /// What one `pinpipe` run printed, and how it ended.
 #[derive(Debug)]
 pub struct Run {

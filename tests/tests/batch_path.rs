@@ -13,20 +13,12 @@ use pinpipe::daily::{self, DailyOptions};
 use pinpipe::invoke::Invoke;
 use pinpipe::kafka::{KafkaRunSummary, KafkaRunner, KafkaRunnerOptions};
 use pinpipe::lake::{RawZone, Warehouse};
-use pinpipe::source::emulator_payload;
 use pinpipe_tests::insights::{
     assert_insights_match_golden, canonical, golden_rows, insight_rows, rows,
 };
 use pinpipe_tests::kinesis::unique_prefix;
-use pinpipe_tests::{Moto, Tansu, TempDir, lines};
+use pinpipe_tests::{Moto, Tansu, TempDir, emulator_payloads};
 use serde_json::{Value, json};
-
-fn payloads(table: Table) -> Vec<Vec<u8>> {
-    lines(&format!("source-rows/{table}.jsonl"))
-        .iter()
-        .map(|l| emulator_payload(table, l.as_bytes()).unwrap())
-        .collect()
-}
 
 /// Topics `<prefix>.pin|geo|user` with `partitions` partitions each, holding the 2,262 real rows.
 async fn produce_real_posts(tansu: &Tansu, prefix: &str, partitions: i32) -> Vec<String> {
@@ -34,7 +26,9 @@ async fn produce_real_posts(tansu: &Tansu, prefix: &str, partitions: i32) -> Vec
     for table in Table::ALL {
         let topic = format!("{prefix}.{table}");
         tansu.create_topic(&topic, partitions as u32);
-        tansu.produce(&topic, partitions, &payloads(table)).await;
+        tansu
+            .produce(&topic, partitions, &emulator_payloads(table))
+            .await;
         topics.push(topic);
     }
     topics
@@ -289,7 +283,7 @@ async fn pinpipe_consume_kafka_lands_a_topic_and_resumes_from_the_groups_committ
     let prefix = unique_prefix("cli");
     let topic = format!("{prefix}.geo");
     tansu.create_topic(&topic, 1);
-    let geo = payloads(Table::Geo);
+    let geo = emulator_payloads(Table::Geo);
     tansu.produce(&topic, 1, &geo[..1_000]).await;
 
     let run = || {

@@ -13,11 +13,10 @@ use pinpipe::config::{AwsConfig, TopicRoutes};
 use pinpipe::daily::{self, DailyOptions, DailyReport};
 use pinpipe::lake::{RawZone, Warehouse, sql};
 use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
-use pinpipe::source::emulator_payload;
 use pinpipe_tests::insights::{
     assert_insights_match_golden, canonical, golden_rows, insight_rows, rows,
 };
-use pinpipe_tests::{Moto, TempDir, lines};
+use pinpipe_tests::{Moto, TempDir, emulator_payloads};
 use serde_json::{Value, json};
 
 const PREFIX: &str = "0a1b2c3d4e5f";
@@ -34,14 +33,6 @@ fn options(run_date: &str, chunk_bytes: u64) -> DailyOptions {
         budget: Duration::from_secs(600),
         chunk_bytes,
     }
-}
-
-/// The real rows of a table in the original emulator's payload format.
-fn real_payloads(table: Table) -> Vec<Vec<u8>> {
-    lines(&format!("source-rows/{table}.jsonl"))
-        .iter()
-        .map(|l| emulator_payload(table, l.as_bytes()).unwrap())
-        .collect()
 }
 
 /// Lands `payloads` on `<PREFIX>.<table>` as the msk-consumer does: spread over `partitions`
@@ -83,7 +74,7 @@ async fn land_real_rows(warehouse: &Warehouse, partitions: usize, per_object: us
         land(
             warehouse,
             table,
-            &real_payloads(table),
+            &emulator_payloads(table),
             partitions,
             0,
             per_object,
@@ -289,7 +280,7 @@ async fn a_second_run_changes_nothing_and_a_new_day_cleans_only_the_new_objects(
     for (backend, warehouse) in [("local", local), ("s3", s3)] {
         let payloads: BTreeMap<Table, Vec<Vec<u8>>> = Table::ALL
             .into_iter()
-            .map(|t| (t, real_payloads(t)))
+            .map(|t| (t, emulator_payloads(t)))
             .collect();
         // day one: the first 1,500 posts
         for (table, p) in &payloads {

@@ -10,9 +10,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ingest_api::{Answer, State, respond};
 use pinpipe::Table;
 use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
-use pinpipe::source::emulator_payload;
 use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
-use pinpipe_tests::{Moto, Tansu, lines};
+use pinpipe_tests::{Moto, Tansu, emulator_payloads};
 use serde_json::{Value, json};
 
 const KAFKA_JSON: &str = "application/vnd.kafka.json.v2+json";
@@ -108,11 +107,11 @@ async fn stream_records(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<
 /// The original emulator's request bodies for the first `n` real posts of a table: Python's
 /// `json.dumps` of `{"records": [{"value": row}]}` and of `{"StreamName", "Data", "PartitionKey"}`.
 fn emulator_bodies(table: Table, prefix: &str, n: usize) -> Vec<(Vec<u8>, String, String)> {
-    lines(&format!("source-rows/{table}.jsonl"))
-        .iter()
+    emulator_payloads(table)
+        .into_iter()
         .take(n)
-        .map(|line| {
-            let payload = String::from_utf8(emulator_payload(table, line.as_bytes()).unwrap()).unwrap();
+        .map(|payload| {
+            let payload = String::from_utf8(payload).unwrap();
             let topic_body = format!(r#"{{"records": [{{"value": {payload}}}]}}"#);
             let stream_body = format!(
                 r#"{{"StreamName": "streaming-{prefix}-{table}", "Data": {payload}, "PartitionKey": "partition-1"}}"#

@@ -9,9 +9,9 @@ use pinpipe::Table;
 use pinpipe::config::{AwsConfig, StreamConsumerConfig, StreamRoutes};
 use pinpipe::kinesis::{EventRecord, Runner, RunnerOptions, kinesis_event};
 use pinpipe::lake::{LakeTable, TableId, Warehouse, sql};
-use pinpipe::source::{Synthetic, emulator_payload};
+use pinpipe::source::Synthetic;
 use pinpipe_tests::kinesis::{InProcess, client, create_stream, put_all, unique_prefix};
-use pinpipe_tests::{Moto, TempDir, data_file, lines, pinpipe};
+use pinpipe_tests::{Moto, TempDir, data_file, emulator_payloads, pinpipe};
 use serde_json::{Value, json};
 
 /// A warehouse URI on each backend, with the AWS settings that reach it.
@@ -38,14 +38,6 @@ fn consumer_state(warehouse: &str, aws: &AwsConfig) -> kinesis_consumer::State {
         aws: aws.clone(),
     };
     kinesis_consumer::State::new(&config, false).unwrap()
-}
-
-/// The real rows of `table` as the original emulator posts them.
-fn emulator_payloads(table: Table) -> Vec<Vec<u8>> {
-    lines(&format!("source-rows/{table}.jsonl"))
-        .iter()
-        .map(|l| emulator_payload(table, l.as_bytes()).unwrap())
-        .collect()
 }
 
 /// `pinpipe clean` of the real rows of `table`, by `ind`.

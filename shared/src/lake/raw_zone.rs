@@ -1,6 +1,8 @@
 //! The raw zone (spec §4): Kafka batches as received, one JSON-lines object per batch, named like the
-//! original's Kafka Connect S3 sink. Keys and bytes are a function of the batch, so a redelivered
-//! batch rewrites the same object with the same bytes.
+//! original's Kafka Connect S3 sink. The landing path ([`RawZone::land`]) creates objects only if
+//! absent, so an object never changes once written and a partition's objects never overlap (the daily
+//! run's progress relies on it); [`RawZone::put_batch`] writes one object unconditionally (a function
+//! of the batch: a redelivery rewrites the same bytes).
 
 use std::sync::Arc;
 
@@ -66,7 +68,8 @@ impl RawZone {
         out
     }
 
-    /// Lands a batch; returns its key.
+    /// Writes a batch's object whether or not it exists (not the landing path: see
+    /// [`RawZone::land`]); returns its key.
     pub async fn put_batch<'a>(
         &self,
         topic: &str,
