@@ -5,6 +5,7 @@
 Starts `moto_server` on 127.0.0.1:PORT, prints "ready" once it answers, then reads commands from
 standard input, one per line:
     bucket NAME   create an S3 bucket (answers "ok NAME")
+    secret NAME VALUE   create a Secrets Manager secret (answers "ok ARN")
 When standard input closes (the test process ended, however it ended), it stops moto and exits.
 """
 import os
@@ -39,12 +40,20 @@ try:
         "s3", endpoint_url=url, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
     )
+    secrets = boto3.client(
+        "secretsmanager", endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )
     print("ready", flush=True)
     for line in sys.stdin:
         command, _, arg = line.strip().partition(" ")
         if command == "bucket":
             s3.create_bucket(Bucket=arg)
             print(f"ok {arg}", flush=True)
+        elif command == "secret":
+            name, _, value = arg.partition(" ")
+            arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+            print(f"ok {arn}", flush=True)
         else:
             print(f"unknown command {command!r}", flush=True)
 finally:

@@ -16,6 +16,7 @@ mod consume_kafka;
 mod daily;
 mod emulate;
 mod land;
+mod seed_db;
 mod serve;
 
 use pinpipe::Table;
@@ -89,8 +90,12 @@ enum Command {
     Land(land::Land),
     /// Post like the original emulator: each post's pin, geo and user rows to the ingest API (batch
     /// mode: POST /topics/<prefix>.<table>; stream mode: PUT /streams/streaming-<prefix>-<table>/record),
-    /// from the embedded generator or a JSON-lines directory; 5xx answers are retried.
+    /// from the embedded generator, a JSON-lines directory or the source database; 5xx answers are
+    /// retried.
     Emulate(emulate::Emulate),
+    /// Create the source database's tables (pinterest_data, geolocation_data, user_data) and fill
+    /// them from the generator or a source-rows directory.
+    SeedDb(seed_db::SeedDb),
     /// Serve the ingest API (the ingest-api handler) over plain HTTP on 127.0.0.1: POST
     /// /topics/{topic}, PUT /streams/{stream}/record, PUT /streams/{stream}/records. Kinesis settings
     /// come from the standard AWS environment.
@@ -276,6 +281,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
         Command::Land(args) => land::land(args, io.stderr),
         Command::Serve(args) => serve::serve(args, io.stderr),
         Command::Emulate(args) => emulate::emulate(args, io.stderr),
+        Command::SeedDb(args) => seed_db::seed_db(args, io.stderr),
     }
 }
 

@@ -114,6 +114,7 @@ fn moto_warehouse() -> (Warehouse, std::process::Child) {
         region: Some("us-east-1".into()),
         endpoint_url: Some(format!("http://127.0.0.1:{port}")),
         kinesis_endpoint_url: None,
+        secretsmanager_endpoint_url: None,
         access_key_id: Some("test".into()),
         secret_access_key: Some("test".into()),
         session_token: None,

@@ -44,6 +44,11 @@ pub enum Error {
         "source {0} is committed for part of this append: filter the batch by the committed position first"
     )]
     PartlyCommitted(String),
+    #[cfg(feature = "mysql")]
+    #[error("source database: {0}")]
+    Mysql(#[from] sqlx::Error),
+    #[error("emulator: {0}")]
+    Emulate(String),
     #[cfg(feature = "lake")]
     #[error("delta: {0}")]
     Delta(#[from] deltalake::DeltaTableError),

@@ -36,6 +36,59 @@ pub fn write_source_files(dir: &Path, posts: impl IntoIterator<Item = Post>) -> 
     Ok(n)
 }
 
+/// Reads `DIR/pin.jsonl`, `DIR/geo.jsonl`, `DIR/user.jsonl` back into posts (line i of each file is
+/// post i); a line that is not a source row, or rows of one line with different ids, is an error
+/// naming the file and line.
+pub fn read_source_files(dir: &Path) -> Result<Vec<Post>> {
+    use crate::source::{SourceGeo, SourcePin, SourceUser};
+    fn rows<T: serde::de::DeserializeOwned>(dir: &Path, table: Table) -> Result<Vec<T>> {
+        let path = dir.join(format!("{table}.jsonl"));
+        let file = File::open(&path)
+            .map_err(|e| crate::Error::SourceRow(format!("{}: {e}", path.display())))?;
+        std::io::BufReader::new(file)
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+            .map(|(i, line)| {
+                serde_json::from_str(&line?).map_err(|e| {
+                    crate::Error::SourceRow(format!("{}:{}: {e}", path.display(), i + 1))
+                })
+            })
+            .collect()
+    }
+    let pins: Vec<SourcePin> = rows(dir, Table::Pin)?;
+    let geos: Vec<SourceGeo> = rows(dir, Table::Geo)?;
+    let users: Vec<SourceUser> = rows(dir, Table::User)?;
+    if pins.len() != geos.len() || pins.len() != users.len() {
+        return Err(crate::Error::SourceRow(format!(
+            "{}: {} pin, {} geo and {} user rows: a post is one row of each",
+            dir.display(),
+            pins.len(),
+            geos.len(),
+            users.len()
+        )));
+    }
+    pins.into_iter()
+        .zip(geos)
+        .zip(users)
+        .enumerate()
+        .map(|(i, ((pin, geo), user))| {
+            if pin.index == geo.ind && pin.index == user.ind {
+                Ok(Post { pin, geo, user })
+            } else {
+                Err(crate::Error::SourceRow(format!(
+                    "{}: line {}: ids {}, {} and {} differ",
+                    dir.display(),
+                    i + 1,
+                    pin.index,
+                    geo.ind,
+                    user.ind
+                )))
+            }
+        })
+        .collect()
+}
+
 /// Where the cleaning functions send what they make.
 pub struct CleanSinks<'w> {
     pub clean: &'w mut dyn Write,

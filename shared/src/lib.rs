@@ -26,6 +26,8 @@
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
 
+#[cfg(any(feature = "kinesis", feature = "mysql"))]
+pub mod aws;
 pub mod cleaner;
 pub mod config;
 #[cfg(feature = "sql")]

@@ -11,7 +11,7 @@ use ingest_api::{Answer, State, respond};
 use pinpipe::Table;
 use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
 use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
-use pinpipe_tests::{Moto, Tansu, emulator_payloads};
+use pinpipe_tests::{Moto, Server, Tansu, emulator_payloads};
 use serde_json::{Value, json};
 
 const KAFKA_JSON: &str = "application/vnd.kafka.json.v2+json";
@@ -605,32 +605,8 @@ async fn every_ingest_api_sample_event_gets_its_documented_answer() {
     }
 }
 
-/// `pinpipe serve` as its own process; killed when dropped.
-struct Server(std::process::Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve() -> Server {
-    use std::io::BufRead;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"));
-    command
-        .args(["serve", "--port", "0", "--brokers", Tansu::get().brokers()])
-        .args(["--kafka-settings", "broker.address.family=v4"])
-        .envs(Moto::get().env())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("pinpipe runs");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    Server(child, url)
+    Server::start(env!("CARGO_BIN_EXE_pinpipe"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -655,7 +631,7 @@ except urllib.error.HTTPError as e:
             .args([
                 "-c",
                 script,
-                &format!("{}{path}", server.1),
+                &format!("{}{path}", server.url()),
                 method,
                 content_type,
                 body,
@@ -709,7 +685,13 @@ async fn pinpipe_emulate_replays_real_rows_through_pinpipe_serve_into_both_paths
     let dir = rows.parent().unwrap().to_str().unwrap().to_owned();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"))
         .args([
-            "emulate", "--api", &server.1, "--mode", "both", "--source", &dir,
+            "emulate",
+            "--api",
+            server.url(),
+            "--mode",
+            "both",
+            "--source",
+            &dir,
         ])
         .args(["--posts", "30", "--prefix", &s.prefix, "--concurrency", "1"])
         .output()

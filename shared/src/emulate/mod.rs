@@ -2,9 +2,19 @@
 //! row), batch mode posts each row to `/topics/<prefix>.<table>` as `{"records": [{"value": row}]}`
 //! and stream mode puts it to `/streams/streaming-<prefix>-<table>/record` as
 //! `{"StreamName", "Data": row, "PartitionKey": "partition-1"}` — with the emulator's `index` keys,
-//! `isoformat()` datetimes and `json.dumps` separators. Sending them is the caller's.
+//! `isoformat()` datetimes and `json.dumps` separators. With feature `emulator`, [`PostSource`] reads
+//! posts and [`emulate()`] sends them.
 
 use crate::Table;
+
+#[cfg(feature = "emulator")]
+mod client;
+#[cfg(feature = "emulator")]
+mod posts;
+#[cfg(feature = "emulator")]
+pub use client::{ATTEMPTS, EmulateOptions, EmulateSummary, emulate};
+#[cfg(feature = "emulator")]
+pub use posts::{DEFAULT_POSTS, Payloads, Pick, PostSource};
 
 /// Which endpoints a post goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

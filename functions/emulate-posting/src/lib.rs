@@ -1,0 +1,243 @@
+//! The `emulate-posting` handler: a request (`{"posts": 100, "mode": "both", …}`, every field
+//! optional; an endless source sends [`pinpipe::emulate::DEFAULT_POSTS`] posts unless told otherwise) → posts from the configured source sent to the ingest API as the original emulator sent
+//! them ([`pinpipe::emulate`]) → a JSON summary. It stops starting posts a few seconds before the
+//! invocation's deadline, so a long run ends with its summary rather than a timeout.
+
+use std::time::Duration;
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use pinpipe::config::EmulateConfig;
+use pinpipe::emulate::{self, EmulateOptions, EmulateSummary, Mode, Pick, PostSource};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The function's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Pinpipe(#[from] pinpipe::Error),
+    #[error("not an emulate-posting request: {0}")]
+    Event(#[from] serde_json::Error),
+    #[error("{0}")]
+    Request(String),
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Diagnostic {
+        Diagnostic {
+            error_type: "pinpipe::Error".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Time kept back from the invocation's deadline to answer.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What a request may say (an EventBridge schedule or a console test event sends `{}` or the rule's
+/// constant input).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulateRequest {
+    /// `batch` (to the topics), `stream` (to the streams) or `both` (default).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Posts to send.
+    #[serde(default)]
+    pub posts: Option<u64>,
+    /// Start no post after this many seconds.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    /// Posts per second at most.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Posts in flight at once (default 8).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Seeds the generator and the database's random picks (default: a new one each run).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Database rows: `random` (default, like the original) or `in-order` (every post once).
+    #[serde(default)]
+    pub pick: Option<String>,
+}
+
+impl EmulateRequest {
+    fn mode(&self) -> Result<Mode, Error> {
+        match self.mode.as_deref().map(str::trim) {
+            None | Some("both") => Ok(Mode::Both),
+            Some("batch") => Ok(Mode::Batch),
+            Some("stream") => Ok(Mode::Stream),
+            Some(other) => Err(Error::Request(format!(
+                "mode {other:?}: expected batch, stream or both"
+            ))),
+        }
+    }
+
+    fn pick(&self) -> Result<Pick, Error> {
+        match self.pick.as_deref().map(str::trim) {
+            None | Some("random") => Ok(Pick::Random),
+            Some("in-order") => Ok(Pick::InOrder),
+            Some(other) => Err(Error::Request(format!(
+                "pick {other:?}: expected random or in-order"
+            ))),
+        }
+    }
+
+    /// The run's options; `remaining` is the invocation's time left, if known.
+    pub fn options(
+        &self,
+        config: &EmulateConfig,
+        remaining: Option<Duration>,
+    ) -> Result<EmulateOptions, Error> {
+        let duration = match self.duration_seconds {
+            Some(s) if !(s.is_finite() && s >= 0.0) => {
+                return Err(Error::Request(format!(
+                    "duration_seconds {s} is not a number of seconds"
+                )));
+            }
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => None,
+        };
+        if let Some(rate) = self.rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(Error::Request(format!(
+                "rate {rate} is not a positive number of posts per second"
+            )));
+        }
+        let until_deadline = remaining.map(|r| r.saturating_sub(DEADLINE_MARGIN));
+        let duration = match (duration, until_deadline) {
+            (Some(d), Some(r)) => Some(d.min(r)),
+            (d, r) => d.or(r),
+        };
+        Ok(EmulateOptions {
+            api: config.api_url.clone(),
+            mode: self.mode()?,
+            prefix: config.prefix.clone(),
+            rate: self.rate,
+            duration,
+            concurrency: self.concurrency.unwrap_or(8).clamp(1, 256),
+        })
+    }
+}
+
+/// Built once at cold start.
+pub struct State {
+    config: EmulateConfig,
+}
+
+impl State {
+    pub fn new(config: EmulateConfig) -> Self {
+        State { config }
+    }
+
+    /// Runs one request with `remaining` time left in the invocation.
+    pub async fn run(
+        &self,
+        request: &EmulateRequest,
+        remaining: Option<Duration>,
+    ) -> Result<EmulateSummary, Error> {
+        let options = request.options(&self.config, remaining)?;
+        let pick = request.pick()?;
+        let seed = request.seed.unwrap_or_else(new_seed);
+        let source = PostSource::open(
+            &self.config.source,
+            seed,
+            pick,
+            self.config.source_secret_id.as_deref(),
+            &self.config.aws,
+        )
+        .await?;
+        let limit = source.limit(request.posts, request.duration_seconds.is_some());
+        let posts = source.payloads(limit).await?;
+        let summary = emulate::emulate(posts, &options, &|| {}).await?;
+        tracing::info!(
+            posts = summary.posts,
+            accepted = summary.accepted,
+            refused = summary.refused,
+            failed = summary.failed,
+            seconds = summary.seconds,
+            "emulated"
+        );
+        Ok(summary)
+    }
+}
+
+fn new_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The handler.
+pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<EmulateSummary, Error> {
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .ok();
+    handle_json(state, event.payload, remaining).await
+}
+
+/// The handler on a bare JSON payload (local runs, tests).
+pub async fn handle_json(
+    state: &State,
+    payload: Value,
+    remaining: Option<Duration>,
+) -> Result<EmulateSummary, Error> {
+    let request: EmulateRequest = if payload.is_null() {
+        EmulateRequest::default()
+    } else {
+        serde_json::from_value(payload)?
+    };
+    state.run(&request, remaining).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: &str) -> EmulateRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn config() -> EmulateConfig {
+        EmulateConfig::from_lookup(|k| (k == "PINPIPE_API_URL").then(|| "http://api".into()))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_empty_request_sends_posts_to_both_endpoints_as_fast_as_they_are_answered() {
+        let r = request("{}");
+        let options = r.options(&config(), None).unwrap();
+        assert_eq!(options.mode, Mode::Both);
+        assert_eq!(options.duration, None);
+        assert_eq!(r.pick().unwrap(), Pick::Random);
+    }
+
+    #[test]
+    fn a_run_never_outlasts_the_invocation() {
+        let r = request(r#"{"duration_seconds": 600, "rate": 2}"#);
+        let options = r.options(&config(), Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(options.duration, Some(Duration::from_secs(55)));
+        let no_duration = request(r#"{"posts": 10}"#)
+            .options(&config(), Some(Duration::from_secs(60)))
+            .unwrap();
+        assert_eq!(no_duration.duration, Some(Duration::from_secs(55)));
+    }
+
+    #[test]
+    fn bad_requests_say_which_field_is_wrong() {
+        let bad = |json: &str| {
+            request(json)
+                .options(&config(), None)
+                .and_then(|_| request(json).pick().map(|_| ()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(r#"{"mode": "kafka"}"#).contains("mode \"kafka\""));
+        assert!(bad(r#"{"rate": 0}"#).contains("rate 0"));
+        assert!(bad(r#"{"duration_seconds": -1}"#).contains("duration_seconds -1"));
+        assert!(bad(r#"{"pick": "first"}"#).contains("pick \"first\""));
+        assert!(serde_json::from_str::<EmulateRequest>(r#"{"post": 3}"#).is_err());
+    }
+}

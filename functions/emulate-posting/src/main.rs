@@ -1,0 +1,12 @@
+//! Cold start: read the environment once, serve invocations.
+
+use emulate_posting::{State, handle};
+use lambda_runtime::{Error, service_fn};
+use pinpipe::config::EmulateConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pinpipe::logs::init_json(std::env::var("RUST_LOG").ok().as_deref(), "emulate_posting");
+    let state = State::new(EmulateConfig::from_env()?);
+    lambda_runtime::run(service_fn(|event| handle(&state, event))).await
+}

@@ -1,0 +1,179 @@
+//! The emulator's HTTP(S) client: posts from a [`super::PostSource`] sent as the original's requests
+//! to an ingest API (`pinpipe serve` on 127.0.0.1, or an API Gateway stage), at a rate, for a count
+//! or a duration, a few posts in flight; a 5xx or a lost connection is retried (the API loses
+//! nothing and duplicates nothing on retry), a 4xx is counted as refused and not retried.
+
+use std::time::{Duration, Instant};
+
+use futures::stream::{BoxStream, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+
+use super::{EmulatedRequest, Mode, Payloads, post_requests};
+use crate::{Error, Result};
+
+/// Attempts per request before it counts as failed.
+pub const ATTEMPTS: u32 = 5;
+
+/// How to emulate.
+#[derive(Clone, Debug)]
+pub struct EmulateOptions {
+    /// The API's base URL, e.g. `http://127.0.0.1:8080` or `https://….execute-api.….amazonaws.com/prod`.
+    pub api: String,
+    pub mode: Mode,
+    /// Topics are `<prefix>.<table>`, streams `streaming-<prefix>-<table>`.
+    pub prefix: String,
+    /// Posts per second at most (as fast as the API answers when absent).
+    pub rate: Option<f64>,
+    /// No post starts after this long.
+    pub duration: Option<Duration>,
+    /// Posts in flight at once (a post's three rows go one after the other).
+    pub concurrency: usize,
+}
+
+/// What a run came to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EmulateSummary {
+    pub posts: u64,
+    pub requests: u64,
+    pub accepted: u64,
+    /// Requests the API answered with a 4xx (not retried).
+    pub refused: u64,
+    /// Requests still failing (5xx or no connection) after [`ATTEMPTS`] attempts.
+    pub failed: u64,
+    /// The first few refusals and failures, as `status path: answer`.
+    pub examples: Vec<String>,
+    pub seconds: f64,
+}
+
+/// What one request came to.
+enum Outcome {
+    Accepted,
+    Refused(String),
+    Failed(String),
+}
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+fn client() -> Result<HttpClient> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| Error::Emulate(format!("loading the system's TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+/// Sends `posts` to the API as `options` say; `on_post` is called after each post (a progress bar).
+/// Fails only when the source fails; refused and failed requests are in the summary.
+pub async fn emulate(
+    posts: BoxStream<'static, Result<Payloads>>,
+    options: &EmulateOptions,
+    on_post: &(dyn Fn() + Sync),
+) -> Result<EmulateSummary> {
+    let client = client()?;
+    let started = Instant::now();
+    let interval = options
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(1.0 / r));
+    let start = tokio::time::Instant::now();
+    let deadline = options.duration.map(|d| start + d);
+    let (client, options) = (&client, options);
+    let results = posts
+        .enumerate()
+        .then(|(i, payloads)| async move {
+            // post i starts no earlier than i intervals after the first
+            if let Some(every) = interval {
+                tokio::time::sleep_until(start + every.saturating_mul(i as u32)).await;
+            }
+            payloads
+        })
+        .take_while(|_| {
+            futures::future::ready(deadline.is_none_or(|d| tokio::time::Instant::now() < d))
+        })
+        .map(|payloads| async move {
+            let payloads = payloads?;
+            let mut outcomes = Vec::with_capacity(6);
+            for request in post_requests(&payloads, &options.prefix, options.mode) {
+                outcomes.push(send(client, &options.api, &request).await);
+            }
+            Ok::<_, Error>(outcomes)
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    let mut results = std::pin::pin!(results);
+    let mut summary = EmulateSummary::default();
+    while let Some(outcomes) = results.next().await {
+        summary.posts += 1;
+        for outcome in outcomes? {
+            summary.requests += 1;
+            match outcome {
+                Outcome::Accepted => summary.accepted += 1,
+                Outcome::Refused(m) => {
+                    summary.refused += 1;
+                    example(&mut summary.examples, m);
+                }
+                Outcome::Failed(m) => {
+                    summary.failed += 1;
+                    example(&mut summary.examples, m);
+                }
+            }
+        }
+        on_post();
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn example(examples: &mut Vec<String>, message: String) {
+    if examples.len() < 5 {
+        examples.push(message);
+    }
+}
+
+/// Sends one request, retrying a 5xx or a connection failure.
+async fn send(client: &HttpClient, api: &str, request: &EmulatedRequest) -> Outcome {
+    let mut last = String::new();
+    let body = Bytes::from(request.body.clone());
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
+        let http = hyper::Request::builder()
+            .method(request.method)
+            .uri(format!("{}{}", api.trim_end_matches('/'), request.path))
+            .header(hyper::header::CONTENT_TYPE, request.content_type)
+            .body(Full::new(body.clone()));
+        let http = match http {
+            Ok(h) => h,
+            Err(e) => return Outcome::Failed(format!("{}: {e}", request.path)),
+        };
+        match client.request(http).await {
+            Err(e) => last = format!("{}: {e}", request.path),
+            Ok(response) => {
+                let status = response.status();
+                let answer = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                    .unwrap_or_default();
+                if status.is_success() {
+                    return Outcome::Accepted;
+                }
+                let message = format!("{} {}: {answer}", status.as_u16(), request.path);
+                if status.is_client_error() {
+                    return Outcome::Refused(message);
+                }
+                last = message;
+            }
+        }
+    }
+    Outcome::Failed(last)
+}
