@@ -6,8 +6,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use futures::stream::{self, BoxStream, StreamExt};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use crate::config::{AwsConfig, SourceSpec};
 #[cfg(feature = "mysql")]
@@ -168,8 +166,9 @@ async fn mysql_payloads(
                 .into(),
         ));
     }
+    use rand::{Rng, SeedableRng};
     let mut rng = match pick {
-        Pick::Random => Some(ChaCha8Rng::seed_from_u64(seed)),
+        Pick::Random => Some(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
         Pick::InOrder => None,
     };
     let mut next = 0_usize;
