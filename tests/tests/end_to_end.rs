@@ -412,3 +412,68 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
     assert_eq!(ours.len(), 9, "nine insight tables: {:?}", ours.keys());
     assert_eq!(ours, golden);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_emulate_posting_sample_event_runs_through_the_handler() {
+    let (tansu, moto) = (Tansu::get(), Moto::get());
+    let prefix = unique_prefix("events");
+    let kinesis = client(moto).await;
+    for table in Table::ALL {
+        tansu.create_topic(&format!("{prefix}.{table}"), 1);
+        create_stream(&kinesis, &format!("streaming-{prefix}-{table}"), 1).await;
+    }
+    let db_url = MariaDb::get().database("events");
+    seed_db(&db_url, &["--posts", "300"]);
+    let server = Server::start(env!("CARGO_BIN_EXE_pinpipe"));
+    let state = emulate_posting::State::new(EmulateConfig {
+        api_url: server.url().to_owned(),
+        source: SourceSpec::Mysql(db_url),
+        source_secret_id: None,
+        prefix,
+        aws: moto.aws(),
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/emulate-posting");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        seen += 1;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        // 8 s left in the invocation: the 60 s steady run stops starting posts after 3 s
+        let answer =
+            emulate_posting::handle_json(&state, event, Some(Duration::from_secs(8))).await;
+        if let Some(field) = name
+            .strip_prefix("bad-")
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            let message = answer.unwrap_err().to_string();
+            assert!(message.contains(field), "{name}: {message}");
+            continue;
+        }
+        let summary = answer.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (summary.refused, summary.failed, summary.accepted),
+            (0, 0, summary.requests),
+            "{name}: {summary:?}"
+        );
+        let (posts, per_post) = match name.as_str() {
+            "default.json" | "scheduled.json" => (100, 6),
+            "batch-posts.json" => (50, 3),
+            "replay-database.json" => (200, 6),
+            "stream-steady-rate.json" => {
+                assert!((3..=8).contains(&summary.posts), "{name}: {summary:?}");
+                (summary.posts, 3)
+            }
+            other => panic!("{other}: a sample event this test does not know"),
+        };
+        assert_eq!(
+            (summary.posts, summary.requests),
+            (posts, posts * per_post),
+            "{name}"
+        );
+    }
+    assert_eq!(seen, 7);
+}

@@ -60,6 +60,32 @@ pub struct EmulateRequest {
     /// Database rows: `random` (default, like the original) or `in-order` (every post once).
     #[serde(default)]
     pub pick: Option<String>,
+    /// EventBridge's scheduled-event envelope (a rule without input), accepted and ignored.
+    #[serde(default, flatten)]
+    pub scheduled: ScheduledEnvelope,
+}
+
+/// The fields of an EventBridge scheduled event; none of them changes the run.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ScheduledEnvelope {
+    #[serde(default)]
+    pub version: Option<Value>,
+    #[serde(default)]
+    pub id: Option<Value>,
+    #[serde(default, rename = "detail-type")]
+    pub detail_type: Option<Value>,
+    #[serde(default)]
+    pub source: Option<Value>,
+    #[serde(default)]
+    pub account: Option<Value>,
+    #[serde(default)]
+    pub time: Option<Value>,
+    #[serde(default)]
+    pub region: Option<Value>,
+    #[serde(default)]
+    pub resources: Option<Value>,
+    #[serde(default)]
+    pub detail: Option<Value>,
 }
 
 impl EmulateRequest {
@@ -239,5 +265,14 @@ mod tests {
         assert!(bad(r#"{"duration_seconds": -1}"#).contains("duration_seconds -1"));
         assert!(bad(r#"{"pick": "first"}"#).contains("pick \"first\""));
         assert!(serde_json::from_str::<EmulateRequest>(r#"{"post": 3}"#).is_err());
+    }
+
+    #[test]
+    fn a_scheduled_event_is_an_empty_request() {
+        let scheduled = request(include_str!(
+            "../../../events/emulate-posting/scheduled.json"
+        ));
+        assert_eq!(scheduled.mode().unwrap(), Mode::Both);
+        assert_eq!(scheduled.posts, None);
     }
 }
