@@ -12,7 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use pinpipe::config::{AwsConfig, IngestConfig, StreamRoutes, TopicRoutes};
+use pinpipe::config::{AwsConfig, IngestConfig, KafkaConnection, StreamRoutes, TopicRoutes};
 use pinpipe::ingest::MAX_BODY_BYTES;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -24,10 +24,22 @@ pub struct Serve {
     /// The port on 127.0.0.1 (0: any free port; the address is printed).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Kafka bootstrap brokers for the topic endpoints (host:port,…); without them topics answer 503.
+    /// Kafka bootstrap brokers for the topic endpoints (host:port,…); without them (or
+    /// --msk-cluster-arn) topics answer 503.
     #[arg(long)]
     brokers: Option<String>,
-    /// Extra librdkafka settings, key=value,…
+    /// Look the brokers up from an MSK cluster (the bootstrap string of --kafka-auth).
+    #[arg(long)]
+    msk_cluster_arn: Option<String>,
+    /// plaintext, tls, sasl-scram (credentials from PINPIPE_KAFKA_USERNAME / PINPIPE_KAFKA_PASSWORD
+    /// or the secret PINPIPE_KAFKA_SECRET_ID) or iam (MSK IAM, the AWS credentials of the
+    /// environment). Default: PINPIPE_KAFKA_AUTH, else plaintext.
+    #[arg(long)]
+    kafka_auth: Option<String>,
+    /// A PEM file of the CA that signed the brokers' certificates (TLS modes).
+    #[arg(long)]
+    kafka_ca_location: Option<String>,
+    /// Extra librdkafka settings, key=value,… (they win).
     #[arg(long, default_value = "")]
     kafka_settings: String,
     /// `topic=table` pairs for topics not named <prefix>.<table>.
@@ -39,9 +51,26 @@ pub struct Serve {
 }
 
 pub fn serve(args: Serve, stderr: &mut dyn Write) -> Result<(), CliError> {
+    // the environment's Kafka settings (PINPIPE_KAFKA_*), then the arguments
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut kafka = KafkaConnection::from_lookup(&|k: &str| match k {
+        "PINPIPE_KAFKA_AUTH" => args.kafka_auth.clone().or_else(|| env(k)),
+        _ => env(k),
+    })?;
+    if args.brokers.is_some() {
+        kafka.brokers = args.brokers.clone();
+    }
+    if args.msk_cluster_arn.is_some() {
+        kafka.msk_cluster_arn = args.msk_cluster_arn.clone();
+    }
+    if args.kafka_ca_location.is_some() {
+        kafka.ca_location = args.kafka_ca_location.clone();
+    }
+    kafka
+        .settings
+        .extend(IngestConfig::kafka_settings(&args.kafka_settings)?);
     let config = IngestConfig {
-        kafka_brokers: args.brokers.clone(),
-        kafka_settings: IngestConfig::kafka_settings(&args.kafka_settings)?,
+        kafka,
         topics: TopicRoutes::parse(&args.topic_tables)?,
         streams: StreamRoutes::parse(&args.stream_tables)?,
         aws: AwsConfig::from_env(),

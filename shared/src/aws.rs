@@ -1,4 +1,4 @@
-//! The AWS SDK's shared configuration, from [`AwsConfig`].
+//! The AWS SDK's shared configuration, from [`AwsConfig`]; secrets from Secrets Manager.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -25,4 +25,26 @@ pub async fn sdk_config(aws: &AwsConfig, endpoint: Option<&str>) -> SdkConfig {
         ));
     }
     loader.load().await
+}
+
+/// The `SecretString` of the secret `secret_id` (a name or an ARN).
+#[cfg(feature = "secrets")]
+pub async fn secret_string(aws: &AwsConfig, secret_id: &str) -> crate::Result<String> {
+    use crate::Error;
+    let config = sdk_config(aws, aws.secretsmanager_endpoint_url.as_deref()).await;
+    let secret = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "reading secret {secret_id:?}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    secret
+        .secret_string()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Config(format!("secret {secret_id:?} holds no SecretString")))
 }

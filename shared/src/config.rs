@@ -181,14 +181,96 @@ impl MskConsumerConfig {
     }
 }
 
+/// How the producers authenticate to Kafka (`PINPIPE_KAFKA_AUTH`), as MSK offers it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum KafkaAuth {
+    /// `plaintext` (default): no TLS, no authentication.
+    #[default]
+    Plaintext,
+    /// `tls`: TLS, no client authentication.
+    Tls,
+    /// `sasl-scram`: SASL/SCRAM-SHA-512 over TLS (MSK's SCRAM); the user name and password from
+    /// `PINPIPE_KAFKA_USERNAME` / `PINPIPE_KAFKA_PASSWORD` or the secret `PINPIPE_KAFKA_SECRET_ID`.
+    SaslScram,
+    /// `iam`: MSK IAM access control — SASL/OAUTHBEARER over TLS with a SigV4-signed token from the
+    /// function's role.
+    Iam,
+}
+
+impl KafkaAuth {
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "plaintext" => Ok(KafkaAuth::Plaintext),
+            "tls" => Ok(KafkaAuth::Tls),
+            "sasl-scram" | "scram" => Ok(KafkaAuth::SaslScram),
+            "iam" => Ok(KafkaAuth::Iam),
+            other => Err(Error::Config(format!(
+                "PINPIPE_KAFKA_AUTH={other:?}: expected plaintext, tls, sasl-scram or iam"
+            ))),
+        }
+    }
+}
+
+/// Where the Kafka brokers are and how to reach them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaConnection {
+    /// `PINPIPE_KAFKA_BROKERS`: `host:port,…`.
+    pub brokers: Option<String>,
+    /// `PINPIPE_MSK_CLUSTER_ARN`: look the brokers up at cold start (the bootstrap string that
+    /// matches `auth`), when `brokers` is not given.
+    pub msk_cluster_arn: Option<String>,
+    pub auth: KafkaAuth,
+    /// `PINPIPE_KAFKA_USERNAME`, `PINPIPE_KAFKA_PASSWORD`: SCRAM credentials.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `PINPIPE_KAFKA_SECRET_ID`: SCRAM credentials from Secrets Manager (`{"username", "password"}`,
+    /// as MSK's `AmazonMSK_…` secrets hold them).
+    pub secret_id: Option<String>,
+    /// `PINPIPE_KAFKA_CA_LOCATION`: a PEM file of the CA that signed the brokers' certificates (the
+    /// system's roots when absent; MSK's are publicly trusted).
+    pub ca_location: Option<String>,
+    /// `PINPIPE_KAFKA_SETTINGS`: extra librdkafka settings, `key=value` pairs separated by commas;
+    /// they win over everything above.
+    pub settings: Vec<(String, String)>,
+}
+
+impl KafkaConnection {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let connection = KafkaConnection {
+            brokers: get("PINPIPE_KAFKA_BROKERS"),
+            msk_cluster_arn: get("PINPIPE_MSK_CLUSTER_ARN"),
+            auth: KafkaAuth::parse(&get("PINPIPE_KAFKA_AUTH").unwrap_or_default())?,
+            username: get("PINPIPE_KAFKA_USERNAME"),
+            password: get("PINPIPE_KAFKA_PASSWORD"),
+            secret_id: get("PINPIPE_KAFKA_SECRET_ID"),
+            ca_location: get("PINPIPE_KAFKA_CA_LOCATION"),
+            settings: IngestConfig::kafka_settings(
+                &get("PINPIPE_KAFKA_SETTINGS").unwrap_or_default(),
+            )?,
+        };
+        let has_credentials = connection.secret_id.is_some()
+            || (connection.username.is_some() && connection.password.is_some());
+        if connection.auth == KafkaAuth::SaslScram && !has_credentials {
+            return Err(Error::Config(
+                "PINPIPE_KAFKA_AUTH=sasl-scram needs PINPIPE_KAFKA_SECRET_ID or \
+                 PINPIPE_KAFKA_USERNAME and PINPIPE_KAFKA_PASSWORD"
+                    .into(),
+            ));
+        }
+        Ok(connection)
+    }
+
+    /// Whether the topic endpoints have a Kafka to produce to.
+    pub fn is_configured(&self) -> bool {
+        self.brokers.is_some() || self.msk_cluster_arn.is_some()
+    }
+}
+
 /// The `ingest-api` function's (and `pinpipe serve`'s) settings (its README lists them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IngestConfig {
-    /// `PINPIPE_KAFKA_BROKERS`: `host:port,…`; without it the topic endpoints answer 503.
-    pub kafka_brokers: Option<String>,
-    /// `PINPIPE_KAFKA_SETTINGS`: extra librdkafka settings, `key=value` pairs separated by commas
-    /// (e.g. `security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,…`).
-    pub kafka_settings: Vec<(String, String)>,
+    /// The Kafka brokers (or MSK cluster) and auth; without brokers the topic endpoints answer 503.
+    pub kafka: KafkaConnection,
     /// `PINPIPE_TOPIC_TABLES`: `topic=table` pairs for topics not named `<prefix>.<table>`.
     pub topics: TopicRoutes,
     /// `PINPIPE_STREAM_TABLES`: `stream=table` pairs for streams not named `streaming-<prefix>-<table>`.
@@ -217,11 +299,8 @@ impl IngestConfig {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let kafka_settings =
-            Self::kafka_settings(&get("PINPIPE_KAFKA_SETTINGS").unwrap_or_default())?;
         Ok(IngestConfig {
-            kafka_brokers: get("PINPIPE_KAFKA_BROKERS"),
-            kafka_settings,
+            kafka: KafkaConnection::from_lookup(&get)?,
             topics: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
             streams: StreamRoutes::parse(&get("PINPIPE_STREAM_TABLES").unwrap_or_default())?,
             aws: AwsConfig::from_lookup(get),
@@ -470,5 +549,38 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_kafka_connection_reads_its_auth_and_asks_for_scram_credentials() {
+        let connection = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect();
+            KafkaConnection::from_lookup(&|k: &str| map.get(k).cloned())
+        };
+        let plain = connection(&[]).unwrap();
+        assert_eq!(plain.auth, KafkaAuth::Plaintext);
+        assert!(!plain.is_configured());
+        let iam = connection(&[
+            (
+                "PINPIPE_MSK_CLUSTER_ARN",
+                "arn:aws:kafka:eu-west-1:1:cluster/c/x",
+            ),
+            ("PINPIPE_KAFKA_AUTH", "IAM"),
+        ])
+        .unwrap();
+        assert_eq!(iam.auth, KafkaAuth::Iam);
+        assert!(iam.is_configured());
+        let missing = connection(&[("PINPIPE_KAFKA_AUTH", "sasl-scram")]).unwrap_err();
+        assert!(missing.to_string().contains("PINPIPE_KAFKA_SECRET_ID"));
+        let scram = connection(&[
+            ("PINPIPE_KAFKA_AUTH", "sasl-scram"),
+            ("PINPIPE_KAFKA_SECRET_ID", "AmazonMSK_pinpipe"),
+        ])
+        .unwrap();
+        assert_eq!(scram.secret_id.as_deref(), Some("AmazonMSK_pinpipe"));
+        assert!(connection(&[("PINPIPE_KAFKA_AUTH", "kerberos")]).is_err());
     }
 }

@@ -26,7 +26,7 @@
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
 
-#[cfg(any(feature = "kinesis", feature = "mysql"))]
+#[cfg(any(feature = "kinesis", feature = "secrets"))]
 pub mod aws;
 pub mod cleaner;
 pub mod config;

@@ -16,14 +16,16 @@ pub enum SinkError {
 }
 
 #[cfg(feature = "kafka")]
-pub use kafka::KafkaSink;
+pub use kafka::{KafkaSink, OAuthTokenSource, ProducerToken, SinkContext};
 
 #[cfg(feature = "kafka")]
 mod kafka {
     use std::collections::HashSet;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
+    use rdkafka::ClientContext;
+    use rdkafka::client::OAuthToken;
     use rdkafka::config::ClientConfig;
     use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
@@ -36,16 +38,57 @@ mod kafka {
     /// How long the list of existing topics is trusted.
     const TOPICS_TTL: Duration = Duration::from_secs(60);
 
+    /// A SASL/OAUTHBEARER token (MSK IAM auth) and when it expires (ms since the epoch).
+    pub struct ProducerToken {
+        pub token: String,
+        pub principal_name: String,
+        pub lifetime_ms: i64,
+    }
+
+    /// Makes a fresh token; librdkafka asks before the last one expires, on its own thread.
+    pub type OAuthTokenSource = Arc<dyn Fn() -> Result<ProducerToken, String> + Send + Sync>;
+
+    /// The producer's context: where its OAUTHBEARER tokens come from, if it uses them.
+    #[derive(Clone, Default)]
+    pub struct SinkContext {
+        tokens: Option<OAuthTokenSource>,
+    }
+
+    impl ClientContext for SinkContext {
+        const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+        fn generate_oauth_token(
+            &self,
+            _config: Option<&str>,
+        ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
+            let source = self
+                .tokens
+                .as_ref()
+                .ok_or("sasl.mechanism OAUTHBEARER needs PINPIPE_KAFKA_AUTH=iam")?;
+            let token = source()?;
+            Ok(OAuthToken {
+                token: token.token,
+                principal_name: token.principal_name,
+                lifetime_ms: token.lifetime_ms,
+            })
+        }
+    }
+
     /// A Kafka producer with the list of topics that exist.
     pub struct KafkaSink {
-        producer: FutureProducer,
+        producer: FutureProducer<SinkContext>,
         topics: Mutex<(Option<Instant>, HashSet<String>)>,
     }
 
     impl KafkaSink {
         /// A producer for `brokers` with librdkafka settings on top of the durable defaults
-        /// (`acks=all`, idempotence off unless asked: not every broker supports it).
-        pub fn new(brokers: &str, settings: &[(String, String)]) -> Result<Self> {
+        /// (`acks=all`, idempotence off unless asked: not every broker supports it), and OAUTHBEARER
+        /// tokens from `tokens` (MSK IAM auth).
+        pub fn new(
+            brokers: &str,
+            settings: &[(String, String)],
+            tokens: Option<OAuthTokenSource>,
+        ) -> Result<Self> {
             let mut config = ClientConfig::new();
             config
                 .set("bootstrap.servers", brokers)
@@ -61,7 +104,7 @@ mod kafka {
                 config.set(k, v);
             }
             let producer = config
-                .create()
+                .create_with_context(SinkContext { tokens })
                 .map_err(|e| Error::Kafka(format!("creating a producer: {e}")))?;
             Ok(KafkaSink {
                 producer,

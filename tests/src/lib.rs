@@ -199,6 +199,54 @@ impl Moto {
     }
 }
 
+/// A program run in the background for as long as this value lives (or the test process): a shell
+/// keeps it only while our pipe to it is open.
+pub struct Background(Child, Option<ChildStdin>);
+
+impl Background {
+    /// Starts `program args…` with its output discarded.
+    pub fn start(program: &std::path::Path, args: &[String]) -> Background {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("\"$@\" >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid")
+            .arg("sh")
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let stdin = child.stdin.take();
+        Background(child, stdin)
+    }
+
+    /// Waits until `address` accepts connections.
+    pub fn wait_for(address: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(address).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing listened on {address} within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        drop(self.1.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// A free port of 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A MariaDB server for this test process (Debian's `mariadb-server`, which `.ci/run` installs): a
 /// private instance in a temporary directory on a free port of 127.0.0.1, started on first use and
 /// stopped (its directory removed) when the process ends. Each test takes its own database.
@@ -443,7 +491,7 @@ impl Tansu {
     }
 
     /// `tansu` on `PATH`, else the cache's install (`~/.cache/pinpipe/tools/bin/tansu`).
-    fn binary() -> PathBuf {
+    pub fn binary() -> PathBuf {
         let on_path = std::env::var_os("PATH").and_then(|paths| {
             std::env::split_paths(&paths)
                 .map(|dir| dir.join("tansu"))

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ingest_api::{Answer, State, respond};
 use pinpipe::Table;
-use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
+use pinpipe::config::{IngestConfig, KafkaConnection, StreamRoutes, TopicRoutes};
 use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
 use pinpipe_tests::{Moto, Server, Tansu, emulator_payloads};
 use serde_json::{Value, json};
@@ -33,8 +33,11 @@ async fn setup(label: &str) -> Setup {
         create_stream(&kinesis, &format!("streaming-{prefix}-{table}"), 1).await;
     }
     let config = IngestConfig {
-        kafka_brokers: Some(tansu.brokers().to_owned()),
-        kafka_settings: vec![("broker.address.family".into(), "v4".into())],
+        kafka: KafkaConnection {
+            brokers: Some(tansu.brokers().to_owned()),
+            settings: vec![("broker.address.family".into(), "v4".into())],
+            ..KafkaConnection::default()
+        },
         topics: TopicRoutes::default(),
         streams: StreamRoutes::default(),
         aws: moto.aws(),
@@ -699,7 +702,7 @@ async fn pinpipe_emulate_replays_real_rows_through_pinpipe_serve_into_both_paths
     let report = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{report}");
     assert!(
-        report.contains("sent 180 requests") && report.contains("180 accepted"),
+        report.contains("sent 30 posts, 180 requests") && report.contains("180 accepted"),
         "{report}"
     );
     for table in Table::ALL {
@@ -716,4 +719,213 @@ async fn pinpipe_emulate_replays_real_rows_through_pinpipe_serve_into_both_paths
             "{table}"
         );
     }
+}
+
+/// A tansu broker reached only through TLS: socat terminates TLS (a self-signed certificate for
+/// 127.0.0.1) in front of it, and the broker advertises the TLS port.
+struct TlsBroker {
+    _processes: (pinpipe_tests::Background, pinpipe_tests::Background),
+    _dir: pinpipe_tests::TempDir,
+    address: String,
+    ca: String,
+}
+
+impl TlsBroker {
+    fn start(topic: &str) -> TlsBroker {
+        use pinpipe_tests::{Background, TempDir, free_port};
+        let dir = TempDir::new("tls-broker");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs (.ci/run installs it)");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let (plain, tls) = (free_port(), free_port());
+        let broker = Background::start(
+            &Tansu::binary(),
+            &[
+                "broker".into(),
+                "--listener-url".into(),
+                format!("tcp://127.0.0.1:{plain}"),
+                "--advertised-listener-url".into(),
+                format!("tcp://127.0.0.1:{tls}"),
+                "--storage-engine".into(),
+                "memory://tansu/".into(),
+            ],
+        );
+        Background::wait_for(&format!("127.0.0.1:{plain}"));
+        let terminator = Background::start(
+            std::path::Path::new("socat"),
+            &[
+                format!(
+                    "OPENSSL-LISTEN:{tls},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+                    cert.display(),
+                    key.display()
+                ),
+                format!("TCP:127.0.0.1:{plain}"),
+            ],
+        );
+        Background::wait_for(&format!("127.0.0.1:{tls}"));
+        let created = std::process::Command::new(Tansu::binary())
+            .args(["topic", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{plain}"))
+            .args(["--partitions", "1", topic])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(created.success());
+        TlsBroker {
+            _processes: (broker, terminator),
+            address: format!("127.0.0.1:{tls}"),
+            ca: cert.display().to_string(),
+            _dir: dir,
+        }
+    }
+
+    fn messages(&self, topic: &str) -> Vec<Vec<u8>> {
+        use rdkafka::config::ClientConfig;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::message::Message;
+        use rdkafka::{Offset, TopicPartitionList};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("security.protocol", "ssl")
+            .set("ssl.ca.location", &self.ca)
+            .set("broker.address.family", "v4")
+            .set("group.id", format!("{topic}-reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&assignment).unwrap();
+        let mut out = Vec::new();
+        while let Some(message) = consumer.poll(Duration::from_secs(3)) {
+            out.push(message.unwrap().payload().unwrap_or_default().to_vec());
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_broker_takes_records_with_its_ca_configured_and_is_never_reached_unverified() {
+    let topic = format!("{}.pin", unique_prefix("tls"));
+    let broker = TlsBroker::start(&topic);
+    let state = |ca: Option<&str>| {
+        let config = IngestConfig {
+            kafka: KafkaConnection {
+                brokers: Some(broker.address.clone()),
+                auth: pinpipe::config::KafkaAuth::Tls,
+                ca_location: ca.map(str::to_owned),
+                settings: vec![("broker.address.family".into(), "v4".into())],
+                ..KafkaConnection::default()
+            },
+            topics: TopicRoutes::default(),
+            streams: StreamRoutes::default(),
+            aws: Moto::get().aws(),
+        };
+        async move { State::new(&config).await.unwrap() }
+    };
+    let payload = &emulator_payloads(Table::Pin)[0];
+    let body = format!(
+        r#"{{"records": [{{"value": {}}}]}}"#,
+        String::from_utf8_lossy(payload)
+    );
+    let path = format!("/topics/{topic}");
+
+    let verified = state(Some(&broker.ca)).await;
+    let answer = respond(&verified, "POST", &path, Some(KAFKA_JSON), body.as_bytes()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["offsets"][0]["offset"], 0);
+
+    // the system's roots do not know the self-signed certificate: retry later, nothing produced
+    let unverified = state(None).await;
+    let answer = respond(
+        &unverified,
+        "POST",
+        &path,
+        Some(KAFKA_JSON),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+
+    assert_eq!(broker.messages(&topic), std::slice::from_ref(payload));
+}
+
+#[test]
+fn the_msk_iam_token_is_the_connect_url_botocore_presigns() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use pinpipe::kafka::msk::iam_token;
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    let credentials = aws_credential_types::Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        Some("IQoJb3JpZ2luX2VjE/session+token=".into()),
+        None,
+        "test",
+    );
+    let (token, _) = iam_token(credentials, "eu-west-1", at).unwrap();
+    let ours = String::from_utf8(URL_SAFE_NO_PAD.decode(token).unwrap()).unwrap();
+    // botocore's SigV4 query signer at the same instant (what AWS's Python MSK IAM signer uses)
+    let script = r#"
+import datetime, sys
+import botocore.auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+botocore.auth.get_current_datetime = lambda: datetime.datetime(2026, 11, 18, 11, 6, 40)
+request = AWSRequest(method="GET", url="https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect")
+credentials = Credentials(sys.argv[1], sys.argv[2], sys.argv[3])
+botocore.auth.SigV4QueryAuth(credentials, "kafka-cluster", "eu-west-1", expires=900).add_auth(request)
+print(request.url)
+"#;
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ])
+        .arg("IQoJb3JpZ2luX2VjE/session+token=")
+        .output()
+        .expect("python3 with boto3 (installed by .ci/run)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs = String::from_utf8(output.stdout).unwrap();
+    let query = |url: &str| -> std::collections::BTreeMap<String, String> {
+        let (base, query) = url.trim().split_once('?').unwrap();
+        assert_eq!(base, "https://kafka.eu-west-1.amazonaws.com/");
+        query
+            .split('&')
+            .filter(|p| !p.starts_with("User-Agent="))
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    };
+    let (ours, theirs) = (query(&ours), query(&theirs));
+    assert_eq!(ours.len(), 8, "{ours:?}");
+    assert_eq!(ours, theirs, "the same signed query, signature included");
 }

@@ -43,8 +43,8 @@ pub struct State {
 
 impl State {
     pub async fn new(config: &IngestConfig) -> Result<Self, Error> {
-        let kafka = match &config.kafka_brokers {
-            Some(brokers) => Some(KafkaSink::new(brokers, &config.kafka_settings)?),
+        let kafka = match pinpipe::kafka::msk::resolve(&config.kafka, &config.aws).await? {
+            Some(k) => Some(KafkaSink::new(&k.brokers, &k.settings, k.tokens)?),
             None => None,
         };
         Ok(State {

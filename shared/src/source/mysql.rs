@@ -80,22 +80,8 @@ impl MysqlSource {
     /// Connects to `url` with the credentials (and host, port and database, when it holds them) of
     /// the RDS secret `secret_id` in Secrets Manager.
     pub async fn connect_secret(url: &str, secret_id: &str, aws: &AwsConfig) -> Result<Self> {
-        let config = crate::aws::sdk_config(aws, aws.secretsmanager_endpoint_url.as_deref()).await;
-        let secret = aws_sdk_secretsmanager::Client::new(&config)
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                Error::Config(format!(
-                    "reading secret {secret_id:?}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                ))
-            })?;
-        let text = secret
-            .secret_string()
-            .ok_or_else(|| Error::Config(format!("secret {secret_id:?} holds no SecretString")))?;
-        let secret: RdsSecret = serde_json::from_str(text).map_err(|e| {
+        let text = crate::aws::secret_string(aws, secret_id).await?;
+        let secret: RdsSecret = serde_json::from_str(&text).map_err(|e| {
             Error::Config(format!(
                 "secret {secret_id:?} is not an RDS secret (username, password, host, …): {e}"
             ))
