@@ -22,6 +22,7 @@
 //! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
 //! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`).
 //! - [`logs`] (feature `lambda-logs`): the functions' JSON logs.
+//! - [`report`]: the demo's HTML report (one chart per insight), pure.
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -51,6 +52,7 @@ pub mod logs;
 pub mod metrics;
 pub mod quarantine;
 pub mod record;
+pub mod report;
 pub mod schema;
 pub mod sink;
 pub mod source;

@@ -37,6 +37,9 @@ mod kafka {
     const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
     /// How long the list of existing topics is trusted.
     const TOPICS_TTL: Duration = Duration::from_secs(60);
+    /// How long a topic missing from the list is taken as missing (a topic created since is found
+    /// after this long).
+    const MISSING_TTL: Duration = Duration::from_secs(1);
 
     /// A SASL/OAUTHBEARER token (MSK IAM auth) and when it expires (ms since the epoch).
     pub struct ProducerToken {
@@ -116,9 +119,14 @@ mod kafka {
         async fn exists(&self, topic: &str) -> std::result::Result<bool, SinkError> {
             {
                 let cached = self.topics.lock().unwrap_or_else(|e| e.into_inner());
-                if cached.0.is_some_and(|at| at.elapsed() < TOPICS_TTL) && cached.1.contains(topic)
-                {
+                let age = cached.0.map(|at| at.elapsed());
+                if age.is_some_and(|a| a < TOPICS_TTL) && cached.1.contains(topic) {
                     return Ok(true);
+                }
+                // a topic missing from a list just read is missing: a flood of requests for
+                // unknown topics costs one metadata request a second, not one each
+                if age.is_some_and(|a| a < MISSING_TTL) {
+                    return Ok(false);
                 }
             }
             let producer = self.producer.clone();
@@ -309,6 +317,155 @@ mod kinesis {
                 )));
             }
             Ok(done.into_iter().flatten().collect())
+        }
+    }
+}
+
+pub use memory::{MemoryLog, MemoryRecord};
+
+/// Topics and streams held in this process: what `pinpipe demo` produces to when no broker or
+/// stream endpoint is configured.
+mod memory {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::SinkError;
+    use crate::ingest::OutRecord;
+
+    /// One record of a partition or shard.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct MemoryRecord {
+        pub key: Option<String>,
+        pub value: Vec<u8>,
+    }
+
+    /// Named logs of `partitions` partitions each (Kafka topics or Kinesis streams): records are
+    /// appended in order — to the partition asked for, else the one their key hashes to, else the
+    /// next in turn — and numbered from 0 in each partition. Only the names it was made with exist.
+    #[derive(Debug)]
+    pub struct MemoryLog {
+        partitions: usize,
+        logs: Mutex<HashMap<String, Vec<Vec<MemoryRecord>>>>,
+        turn: AtomicUsize,
+    }
+
+    impl MemoryLog {
+        pub fn new(names: impl IntoIterator<Item = String>, partitions: usize) -> Self {
+            let partitions = partitions.max(1);
+            MemoryLog {
+                partitions,
+                logs: Mutex::new(
+                    names
+                        .into_iter()
+                        .map(|n| (n, vec![Vec::new(); partitions]))
+                        .collect(),
+                ),
+                turn: AtomicUsize::new(0),
+            }
+        }
+
+        /// Appends the records in order; each one's (partition, offset).
+        pub fn append(
+            &self,
+            name: &str,
+            records: &[OutRecord],
+        ) -> Result<Vec<(usize, u64)>, SinkError> {
+            let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(partitions) = logs.get_mut(name) else {
+                return Err(SinkError::NotFound(format!(
+                    "{name:?} does not exist (the API never creates topics or streams)"
+                )));
+            };
+            let mut placed = Vec::with_capacity(records.len());
+            for record in records {
+                let partition = match (record.partition, &record.key) {
+                    (Some(p), _) if (0..self.partitions as i64).contains(&i64::from(p)) => {
+                        p as usize
+                    }
+                    (Some(p), _) => {
+                        return Err(SinkError::NotFound(format!(
+                            "{name:?} has no partition {p} (it has {})",
+                            self.partitions
+                        )));
+                    }
+                    (None, Some(key)) => fnv(key.as_bytes()) as usize % self.partitions,
+                    (None, None) => self.turn.fetch_add(1, Ordering::Relaxed) % self.partitions,
+                };
+                let log = &mut partitions[partition];
+                placed.push((partition, log.len() as u64));
+                log.push(MemoryRecord {
+                    key: record.key.clone(),
+                    value: record.value.clone(),
+                });
+            }
+            Ok(placed)
+        }
+
+        /// Every partition's records, in order (partition i at index i); `None` for an unknown name.
+        pub fn partitions(&self, name: &str) -> Option<Vec<Vec<MemoryRecord>>> {
+            let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+            logs.get(name).cloned()
+        }
+
+        /// The names, sorted.
+        pub fn names(&self) -> Vec<String> {
+            let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+            let mut names: Vec<String> = logs.keys().cloned().collect();
+            names.sort();
+            names
+        }
+    }
+
+    /// FNV-1a: a stable hash for placing keyed records.
+    fn fnv(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::Table;
+
+        fn record(key: Option<&str>, partition: Option<i32>, value: &str) -> OutRecord {
+            OutRecord {
+                table: Table::Pin,
+                key: key.map(str::to_owned),
+                partition,
+                value: value.as_bytes().to_vec(),
+            }
+        }
+
+        #[test]
+        fn records_keep_their_order_per_partition_and_unknown_names_are_not_created() {
+            let log = MemoryLog::new(["t".to_owned()], 2);
+            let placed = log
+                .append(
+                    "t",
+                    &[
+                        record(None, Some(1), "a"),
+                        record(Some("k"), None, "b"),
+                        record(Some("k"), None, "c"),
+                        record(None, Some(1), "d"),
+                    ],
+                )
+                .unwrap();
+            assert_eq!(placed[0], (1, 0));
+            assert_eq!(placed[1].0, placed[2].0, "one key, one partition");
+            assert_eq!(placed[2].1, placed[1].1 + 1);
+            let partitions = log.partitions("t").unwrap();
+            assert_eq!(partitions[0].len() + partitions[1].len(), 4);
+            assert!(matches!(
+                log.append("u", &[record(None, None, "x")]),
+                Err(SinkError::NotFound(_))
+            ));
+            assert!(matches!(
+                log.append("t", &[record(None, Some(2), "x")]),
+                Err(SinkError::NotFound(_))
+            ));
+            assert_eq!(log.names(), ["t"]);
         }
     }
 }

@@ -13,7 +13,9 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
 use pinpipe::ingest::{self, ApiError, Endpoint};
 use pinpipe::kinesis::kinesis_client;
-use pinpipe::sink::{KafkaSink, KinesisSink, SinkError};
+use pinpipe::ingest::OutRecord;
+use pinpipe::sink::{KafkaSink, KinesisSink, MemoryLog, SinkError};
+use std::sync::Arc;
 use serde_json::Value;
 use tracing::info;
 
@@ -33,26 +35,88 @@ impl From<Error> for Diagnostic {
     }
 }
 
+/// Where topic records go: a Kafka cluster, or topics in this process (`pinpipe demo`).
+enum Topics {
+    Kafka(KafkaSink),
+    Memory(Arc<MemoryLog>),
+}
+
+impl Topics {
+    async fn produce(&self, topic: &str, records: &[OutRecord]) -> Result<Vec<(i32, i64)>, SinkError> {
+        match self {
+            Topics::Kafka(kafka) => kafka.produce(topic, records).await,
+            Topics::Memory(log) => Ok(log
+                .append(topic, records)?
+                .into_iter()
+                .map(|(p, o)| (p as i32, o as i64))
+                .collect()),
+        }
+    }
+}
+
+/// Where stream records go: Kinesis, or streams in this process (`pinpipe demo`).
+enum Streams {
+    Kinesis(KinesisSink),
+    Memory(Arc<MemoryLog>),
+}
+
+impl Streams {
+    async fn put_records(
+        &self,
+        stream: &str,
+        records: &[OutRecord],
+    ) -> Result<Vec<(String, String)>, SinkError> {
+        match self {
+            Streams::Kinesis(kinesis) => kinesis.put_records(stream, records).await,
+            Streams::Memory(log) => Ok(log
+                .append(stream, records)?
+                .into_iter()
+                .map(|(shard, n)| (format!("{n:056}"), format!("shardId-{shard:012}")))
+                .collect()),
+        }
+    }
+}
+
 /// Built once at cold start.
 pub struct State {
     topics: TopicRoutes,
     streams: StreamRoutes,
-    kafka: Option<KafkaSink>,
-    kinesis: KinesisSink,
+    kafka: Option<Topics>,
+    kinesis: Streams,
 }
 
 impl State {
     pub async fn new(config: &IngestConfig) -> Result<Self, Error> {
         let kafka = match pinpipe::kafka::msk::resolve(&config.kafka, &config.aws).await? {
-            Some(k) => Some(KafkaSink::new(&k.brokers, &k.settings, k.tokens)?),
+            Some(k) => Some(Topics::Kafka(KafkaSink::new(
+                &k.brokers,
+                &k.settings,
+                k.tokens,
+            )?)),
             None => None,
         };
         Ok(State {
             topics: config.topics.clone(),
             streams: config.streams.clone(),
             kafka,
-            kinesis: KinesisSink::new(kinesis_client(&config.aws).await),
+            kinesis: Streams::Kinesis(KinesisSink::new(kinesis_client(&config.aws).await)),
         })
+    }
+
+    /// The handler producing to topics and streams held in this process (`pinpipe demo`): Kinesis
+    /// answers carry the record's number in its shard as the sequence number.
+    pub fn in_memory(
+        topics: Arc<MemoryLog>,
+        streams: Arc<MemoryLog>,
+        topic_routes: TopicRoutes,
+        stream_routes: StreamRoutes,
+    ) -> Self {
+        State {
+            topics: topic_routes,
+            streams: stream_routes,
+            kafka: Some(Topics::Memory(topics)),
+            kinesis: Streams::Memory(streams),
+        }
     }
 }
 
@@ -122,7 +186,12 @@ pub async fn respond(
         Ok(Endpoint::StreamRecord(stream)) => {
             match ingest::stream_record(&stream, content_type, body, &state.streams) {
                 Err(e) => e.into(),
-                Ok(record) => match state.kinesis.put_record(&stream, &record).await {
+                Ok(record) => match state
+                    .kinesis
+                    .put_records(&stream, std::slice::from_ref(&record))
+                    .await
+                    .map(|mut put| put.remove(0))
+                {
                     Ok((seq, shard)) => Answer {
                         status: 200,
                         body: ingest::stream_record_answer(&seq, &shard),
