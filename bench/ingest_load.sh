@@ -65,16 +65,18 @@ done = function(summary, latency, requests)
 end
 LUA
 
+case_no=0
 run() { # name records method path content-type body
-  local name=$1 records=$2
+  local name=$1 records=$2 out
+  case_no=$((case_no + 1)); out="$WORK/case-$case_no.txt"
   METHOD=$3 CONTENT_TYPE=$5 BODY_FILE=$6 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s "$WORK/post.lua" \
-    "http://127.0.0.1:$API_PORT$4" >"$WORK/$name.txt"
-  read -r _ req us p50 p99 max errors non2xx < <(grep '^RESULT' "$WORK/$name.txt")
+    "http://127.0.0.1:$API_PORT$4" >"$out"
+  read -r _ req us p50 p99 max errors non2xx < <(grep '^RESULT' "$out")
   python3 -c "import sys; req,us,n=int(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]); rps=req/(us/1e6); print(f'| {sys.argv[4]} | {n} | {rps:,.0f} | {rps*n:,.0f} | {float(sys.argv[5]):.2f} | {float(sys.argv[6]):.2f} | {sys.argv[7]} / {sys.argv[8]} |')" \
     "$req" "$us" "$records" "$name" "$p50" "$p99" "$errors" "$non2xx"
 }
 echo
-echo "wrk -t2 -c$CONNECTIONS -d$DURATION against pinpipe serve ($(git rev-parse --short HEAD)); tansu and moto on the same 2 cores"
+echo "wrk -t2 -c$CONNECTIONS -d$DURATION against pinpipe serve (${LABEL:-$(git rev-parse --short HEAD)}); tansu and moto on the same 2 cores"
 echo
 echo "| endpoint | records/request | requests/s | records/s | p50 ms | p99 ms | socket errors / non-2xx |"
 echo "|---|---|---|---|---|---|---|"
@@ -82,4 +84,4 @@ run "POST /topics (Kafka REST → tansu)" 1 POST /topics/bench.pin application/v
 run "POST /topics (Kafka REST → tansu)" 64 POST /topics/bench.pin application/vnd.kafka.json.v2+json "$WORK/topic-64.json"
 run "PUT /streams/…/records (→ moto Kinesis)" 1 PUT /streams/streaming-bench-pin/records application/json "$WORK/stream-1.json"
 run "PUT /streams/…/records (→ moto Kinesis)" 64 PUT /streams/streaming-bench-pin/records application/json "$WORK/stream-64.json"
-run "refused: unknown topic (validation + 404, nothing produced)" 64 POST /topics/bench.nope application/vnd.kafka.json.v2+json "$WORK/topic-64.json"
+run "refused: a topic that feeds no table (validation, 404, nothing produced)" 64 POST /topics/bench.nope application/vnd.kafka.json.v2+json "$WORK/topic-64.json"

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod consume;
 mod consume_kafka;
 mod daily;
+mod demo;
 mod emulate;
 mod land;
 mod seed_db;
@@ -36,6 +37,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole pipeline here, with no AWS and no network: generated posts through the ingest
+    /// handler, both paths through their handlers into a Delta lake, the daily run, the nine
+    /// insights printed and drawn in WAREHOUSE/report.html.
+    Demo(demo::Demo),
     /// Generate synthetic posts in the source format: DIR/pin.jsonl, geo.jsonl, user.jsonl.
     Generate {
         /// Posts to send (re-sent posts included, about 10.7% of them).
@@ -278,6 +283,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
         Command::ConsumeKinesis(args) => consume::consume_kinesis(args, io.stderr),
         Command::ConsumeKafka(args) => consume_kafka::consume_kafka(args, io.stderr),
         Command::Daily(args) => daily::daily(args, io.stdout),
+        Command::Demo(args) => demo::demo(args, io.stdout, io.stderr),
         Command::Land(args) => land::land(args, io.stderr),
         Command::Serve(args) => serve::serve(args, io.stderr),
         Command::Emulate(args) => emulate::emulate(args, io.stderr),

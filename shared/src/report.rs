@@ -83,7 +83,11 @@ fn value_column<'a>(row: &Row<'a>) -> Option<&'a str> {
     row.iter()
         .rev()
         .find(|(k, v)| *k != "run_date" && v.is_number() && !k.ends_with("year"))
-        .or_else(|| row.iter().rev().find(|(k, v)| *k != "run_date" && v.is_number()))
+        .or_else(|| {
+            row.iter()
+                .rev()
+                .find(|(k, v)| *k != "run_date" && v.is_number())
+        })
         .map(|(k, _)| *k)
 }
 
@@ -100,10 +104,9 @@ fn label(row: &Row<'_>, value: &str) -> String {
     parts.join(" · ")
 }
 
-fn chart(rows: &[Row<'_>]) -> String {
-    let Some(column) = rows.first().and_then(value_column) else {
-        return "<p>(nothing to chart)</p>\n".into();
-    };
+/// The rows as (label, value), largest first (ties by label), with the value's column name.
+fn ranked<'a>(rows: &[Row<'a>]) -> Option<(&'a str, Vec<(String, f64)>)> {
+    let column = rows.first().and_then(value_column)?;
     let mut bars: Vec<(String, f64)> = rows
         .iter()
         .filter_map(|r| {
@@ -112,8 +115,56 @@ fn chart(rows: &[Row<'_>]) -> String {
         })
         .collect();
     bars.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Some((column, bars))
+}
+
+/// A section as plain text for a terminal: the insight, then up to `limit` rows largest first.
+pub fn text(section: &Section<'_>, limit: usize) -> String {
+    let rows: Vec<Row<'_>> = section
+        .rows
+        .iter()
+        .map(|r| pairs(section.columns, r))
+        .collect();
+    let mut out = format!(
+        "{} — {} ({} rows)\n",
+        section.insight,
+        describe(section.insight),
+        rows.len()
+    );
+    let Some((column, ranked)) = ranked(&rows) else {
+        return out;
+    };
+    let width = ranked
+        .iter()
+        .take(limit)
+        .map(|(l, _)| l.chars().count().min(60))
+        .max()
+        .unwrap_or(0);
+    for (name, value) in ranked.iter().take(limit) {
+        let shown: String = name.chars().take(60).collect();
+        let pad = width - shown.chars().count();
+        out.push_str(&format!(
+            "  {shown}{}  {column} {}\n",
+            " ".repeat(pad),
+            number(*value)
+        ));
+    }
+    if ranked.len() > limit {
+        out.push_str(&format!("  … {} more\n", ranked.len() - limit));
+    }
+    out
+}
+
+fn chart(rows: &[Row<'_>]) -> String {
+    let Some((column, mut bars)) = ranked(rows) else {
+        return "<p>(nothing to chart)</p>\n".into();
+    };
     bars.truncate(BARS);
-    let max = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE);
+    let max = bars
+        .iter()
+        .map(|b| b.1)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     let (label_w, bar_w, row_h) = (330.0, 360.0, 20.0);
     let height = row_h * bars.len() as f64 + 24.0;
     let mut svg = format!(
@@ -226,6 +277,16 @@ mod tests {
         let first = page.find("&lt;Peru&gt; · diy").unwrap();
         assert!(first < page.find("Chad · art").unwrap(), "largest first");
         assert!(page.contains("aria-label=\"category_count\""));
+        let section = Section {
+            insight: "popular_category_by_country",
+            columns: &names,
+            rows: &data,
+        };
+        assert_eq!(
+            text(&section, 1),
+            "popular_category_by_country — The most posted category in each country (2 rows)\n  \
+             <Peru> · diy  category_count 7\n  … 1 more\n"
+        );
     }
 
     #[test]
@@ -237,6 +298,9 @@ mod tests {
         assert_eq!(label(&row, "median_follower_count"), "2016");
         let names = columns(&["post_year", "number_users_joined"]);
         let values = [json!(2016), json!(12)];
-        assert_eq!(value_column(&pairs(&names, &values)), Some("number_users_joined"));
+        assert_eq!(
+            value_column(&pairs(&names, &values)),
+            Some("number_users_joined")
+        );
     }
 }

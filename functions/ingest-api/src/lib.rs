@@ -11,12 +11,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
+use pinpipe::ingest::OutRecord;
 use pinpipe::ingest::{self, ApiError, Endpoint};
 use pinpipe::kinesis::kinesis_client;
-use pinpipe::ingest::OutRecord;
 use pinpipe::sink::{KafkaSink, KinesisSink, MemoryLog, SinkError};
-use std::sync::Arc;
 use serde_json::Value;
+use std::sync::Arc;
 use tracing::info;
 
 /// The function's one error type: cold-start problems only (every request gets an HTTP answer).
@@ -42,7 +42,11 @@ enum Topics {
 }
 
 impl Topics {
-    async fn produce(&self, topic: &str, records: &[OutRecord]) -> Result<Vec<(i32, i64)>, SinkError> {
+    async fn produce(
+        &self,
+        topic: &str,
+        records: &[OutRecord],
+    ) -> Result<Vec<(i32, i64)>, SinkError> {
         match self {
             Topics::Kafka(kafka) => kafka.produce(topic, records).await,
             Topics::Memory(log) => Ok(log

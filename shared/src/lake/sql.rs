@@ -75,6 +75,27 @@ pub fn write_jsonl(batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// The rows as JSON values (the same formats), with the column names in order.
+pub fn json_rows(batches: &[RecordBatch]) -> (Vec<String>, Vec<Vec<Value>>) {
+    let columns = batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            rows.push(batch.columns().iter().map(|c| json_value(c, row)).collect());
+        }
+    }
+    (columns, rows)
+}
+
 /// A JSON object whose keys keep the columns' order.
 struct InOrder<'a>(&'a [(&'a str, Value)]);
 

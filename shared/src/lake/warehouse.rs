@@ -121,6 +121,16 @@ impl Warehouse {
         Ok(url)
     }
 
+    /// Writes (or replaces) a plain file under the warehouse root, e.g. the demo's `report.html`.
+    pub async fn put_file(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        use object_store::ObjectStoreExt;
+        self.object_store("")?
+            .put(&object_store::path::Path::from(name), bytes.into())
+            .await
+            .map_err(|e| Error::Warehouse(format!("writing {name}: {e}")))?;
+        Ok(())
+    }
+
     /// An object store rooted at `path` under the warehouse root.
     pub fn object_store(&self, path: &str) -> Result<Arc<dyn ObjectStore>> {
         let config = StorageConfig::parse_options(self.options.clone())?;
