@@ -6,7 +6,7 @@ use serde_json::Value;
 /// Bars per chart: the largest values.
 const BARS: usize = 20;
 /// Rows per table.
-const ROWS: usize = 50;
+const ROWS: usize = 20;
 
 /// What each insight answers (spec §5).
 pub fn describe(insight: &str) -> &'static str {
@@ -65,11 +65,25 @@ pub fn html(title: &str, context: &str, sections: &[Section<'_>]) -> String {
             escape(describe(section.insight)),
             section.rows.len()
         ));
-        let rows: Vec<Row<'_>> = section
+        let mut rows: Vec<Row<'_>> = section
             .rows
             .iter()
             .map(|r| pairs(section.columns, r))
             .collect();
+        // the table in the chart's order: largest first
+        if let Some(column) = rows.first().and_then(value_column) {
+            let value = |r: &Row<'_>| {
+                r.iter()
+                    .find(|(k, _)| *k == column)
+                    .and_then(|(_, v)| v.as_f64())
+                    .unwrap_or(f64::NEG_INFINITY)
+            };
+            rows.sort_by(|a, b| {
+                value(b)
+                    .total_cmp(&value(a))
+                    .then_with(|| label(a, column).cmp(&label(b, column)))
+            });
+        }
         out.push_str(&chart(&rows));
         out.push_str(&table(section.columns, &rows));
         out.push_str("</section>\n");
