@@ -16,6 +16,9 @@ pub struct Emulate {
     /// The ingest API's base URL (e.g. http://127.0.0.1:8080, or the API Gateway stage URL).
     #[arg(long)]
     api: String,
+    /// An API Gateway API key, sent as x-api-key (default: PINPIPE_API_KEY).
+    #[arg(long, env = "PINPIPE_API_KEY")]
+    api_key: Option<String>,
     #[arg(long, value_enum, default_value_t = ModeArg::Both)]
     mode: ModeArg,
     /// `embedded` (the synthetic generator), a directory with pin.jsonl, geo.jsonl, user.jsonl
@@ -89,6 +92,7 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
     let spec = SourceSpec::parse(&args.source);
     let options = EmulateOptions {
         api: args.api.clone(),
+        api_key: args.api_key.clone(),
         mode,
         prefix: args.prefix.clone(),
         rate: args.rate,

@@ -390,6 +390,10 @@ impl SourceSpec {
 pub struct EmulateConfig {
     /// `PINPIPE_API_URL`: the ingest API's base URL (the API Gateway stage URL). Required.
     pub api_url: String,
+    /// `PINPIPE_API_KEY`: the API Gateway API key, sent as `x-api-key`.
+    pub api_key: Option<String>,
+    /// `PINPIPE_API_KEY_SECRET_ID`: the API key from Secrets Manager instead (the SAM template's).
+    pub api_key_secret_id: Option<String>,
     /// `PINPIPE_SOURCE`: `embedded` (default), `mysql://…` or a directory.
     pub source: SourceSpec,
     /// `PINPIPE_SOURCE_SECRET_ID`: an RDS secret in Secrets Manager with the database's user name
@@ -424,6 +428,8 @@ impl EmulateConfig {
         }
         Ok(EmulateConfig {
             api_url,
+            api_key: get("PINPIPE_API_KEY"),
+            api_key_secret_id: get("PINPIPE_API_KEY_SECRET_ID"),
             source,
             source_secret_id,
             prefix: get("PINPIPE_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),

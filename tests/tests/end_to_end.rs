@@ -309,6 +309,8 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
     let server = Server::start(env!("CARGO_BIN_EXE_pinpipe"));
     let emulator = emulate_posting::State::new(EmulateConfig {
         api_url: server.url().to_owned(),
+        api_key: None,
+        api_key_secret_id: None,
         source: SourceSpec::Mysql(db_url),
         source_secret_id: None,
         prefix: prefix.clone(),
@@ -427,6 +429,8 @@ async fn every_emulate_posting_sample_event_runs_through_the_handler() {
     let server = Server::start(env!("CARGO_BIN_EXE_pinpipe"));
     let state = emulate_posting::State::new(EmulateConfig {
         api_url: server.url().to_owned(),
+        api_key: None,
+        api_key_secret_id: None,
         source: SourceSpec::Mysql(db_url),
         source_secret_id: None,
         prefix,

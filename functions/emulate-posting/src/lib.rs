@@ -137,6 +137,7 @@ impl EmulateRequest {
         };
         Ok(EmulateOptions {
             api: config.api_url.clone(),
+            api_key: config.api_key.clone(),
             mode: self.mode()?,
             prefix: config.prefix.clone(),
             rate: self.rate,
@@ -162,7 +163,10 @@ impl State {
         request: &EmulateRequest,
         remaining: Option<Duration>,
     ) -> Result<EmulateSummary, Error> {
-        let options = request.options(&self.config, remaining)?;
+        let mut options = request.options(&self.config, remaining)?;
+        if let Some(id) = &self.config.api_key_secret_id {
+            options.api_key = Some(pinpipe::aws::secret_string(&self.config.aws, id).await?);
+        }
         let pick = request.pick()?;
         let seed = request.seed.unwrap_or_else(new_seed);
         let source = PostSource::open(

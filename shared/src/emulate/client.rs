@@ -25,6 +25,8 @@ pub const ATTEMPTS: u32 = 5;
 pub struct EmulateOptions {
     /// The API's base URL, e.g. `http://127.0.0.1:8080` or `https://….execute-api.….amazonaws.com/prod`.
     pub api: String,
+    /// Sent as `x-api-key` (an API Gateway API key), when the API wants one.
+    pub api_key: Option<String>,
     pub mode: Mode,
     /// Topics are `<prefix>.<table>`, streams `streaming-<prefix>-<table>`.
     pub prefix: String,
@@ -102,7 +104,7 @@ pub async fn emulate(
             let payloads = payloads?;
             let mut outcomes = Vec::with_capacity(6);
             for request in post_requests(&payloads, &options.prefix, options.mode) {
-                outcomes.push(send(client, &options.api, &request).await);
+                outcomes.push(send(client, options, &request).await);
             }
             Ok::<_, Error>(outcomes)
         })
@@ -138,18 +140,22 @@ fn example(examples: &mut Vec<String>, message: String) {
 }
 
 /// Sends one request, retrying a 5xx or a connection failure.
-async fn send(client: &HttpClient, api: &str, request: &EmulatedRequest) -> Outcome {
+async fn send(client: &HttpClient, options: &EmulateOptions, request: &EmulatedRequest) -> Outcome {
+    let api = options.api.as_str();
     let mut last = String::new();
     let body = Bytes::from(request.body.clone());
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
         }
-        let http = hyper::Request::builder()
+        let mut http = hyper::Request::builder()
             .method(request.method)
             .uri(format!("{}{}", api.trim_end_matches('/'), request.path))
-            .header(hyper::header::CONTENT_TYPE, request.content_type)
-            .body(Full::new(body.clone()));
+            .header(hyper::header::CONTENT_TYPE, request.content_type);
+        if let Some(key) = &options.api_key {
+            http = http.header("x-api-key", key.as_str());
+        }
+        let http = http.body(Full::new(body.clone()));
         let http = match http {
             Ok(h) => h,
             Err(e) => return Outcome::Failed(format!("{}: {e}", request.path)),
