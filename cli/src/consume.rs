@@ -48,7 +48,7 @@ enum Start {
 }
 
 /// The kinesis-consumer handler, invoked in this process.
-struct InProcess(kinesis_consumer::State);
+pub(crate) struct InProcess(pub(crate) kinesis_consumer::State);
 
 impl Invoke for InProcess {
     async fn invoke(&self, event: Value) -> Result<Value, String> {

@@ -46,7 +46,7 @@ pub struct ConsumeKafka {
 }
 
 /// The msk-consumer handler, invoked in this process.
-struct InProcess(msk_consumer::State);
+pub(crate) struct InProcess(pub(crate) msk_consumer::State);
 
 impl Invoke for InProcess {
     async fn invoke(&self, event: Value) -> Result<Value, String> {

@@ -52,6 +52,15 @@ pub struct Demo {
     /// Rows of each insight printed (all are in the report and the tables).
     #[arg(long, default_value_t = 5)]
     show: usize,
+    /// Produce to this Kafka cluster (host:port,…; its topics <prefix>.pin|geo|user must exist) and
+    /// consume it like the MSK trigger, instead of topics held in this process.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Put to the Kinesis of the standard AWS environment (e.g. AWS_ENDPOINT_URL of moto; streams
+    /// streaming-<prefix>-pin|geo|user must exist) and read it like the Kinesis trigger, instead of
+    /// streams held in this process.
+    #[arg(long)]
+    kinesis: bool,
 }
 
 /// Marks a directory as the demo's, so a rerun may replace it.
@@ -105,15 +114,34 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
         .collect();
     let topic_log = Arc::new(MemoryLog::new(topics.clone(), args.partitions));
     let stream_log = Arc::new(MemoryLog::new(streams.clone(), args.partitions));
-    let ingest = ingest_api::State::in_memory(
-        topic_log.clone(),
-        stream_log.clone(),
-        TopicRoutes::default(),
-        StreamRoutes::default(),
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let kinesis_client = if args.kinesis {
+        Some(runtime.block_on(pinpipe::kinesis::kinesis_client(&aws)))
+    } else {
+        None
+    };
+    let topic_sink = match &args.brokers {
+        Some(brokers) => ingest_api::Topics::Kafka(pinpipe::sink::KafkaSink::new(
+            brokers,
+            &[("broker.address.family".into(), "v4".into())],
+            None,
+        )?),
+        None => ingest_api::Topics::Memory(topic_log.clone()),
+    };
+    let stream_sink = match &kinesis_client {
+        Some(client) => {
+            ingest_api::Streams::Kinesis(pinpipe::sink::KinesisSink::new(client.clone()))
+        }
+        None => ingest_api::Streams::Memory(stream_log.clone()),
+    };
+    let ingest = ingest_api::State::with_sinks(
+        topic_sink,
+        stream_sink,
+        TopicRoutes::default(),
+        StreamRoutes::default(),
+    );
     let run_date = args.date.clone();
     let (summary, sections) = runtime.block_on(async {
         // 1. the source, posted through the ingest handler as the original emulator posts
@@ -163,6 +191,27 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             false,
         )
         .map_err(failed)?;
+        if let Some(brokers) = &args.brokers {
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_message("msk-consumer: landing raw batches from Kafka");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let options = pinpipe::kafka::KafkaRunnerOptions {
+                brokers: brokers.clone(),
+                topics: topics.clone(),
+                group_id: format!("pinpipe-demo-{}", Utc::now().timestamp_millis()),
+                batch_size: args.batch_size.max(1),
+                batching_window: std::time::Duration::from_millis(200),
+                max_retries: Some(5),
+                idle_exit: Some(std::time::Duration::from_secs(3)),
+                ..pinpipe::kafka::KafkaRunnerOptions::default()
+            };
+            let landed = pinpipe::kafka::KafkaRunner::new(crate::consume_kafka::InProcess(msk), options)
+                .await?
+                .run()
+                .await?;
+            spinner.finish_and_clear();
+            writeln!(stderr, "msk-consumer landed {} records from {brokers}", landed.records())?;
+        } else {
         let landing = bar(sent * 3, "msk-consumer: landing raw batches");
         for topic in &topics {
             for (partition, records) in topic_log.partitions(topic).unwrap_or_default().iter().enumerate() {
@@ -197,6 +246,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             }
         }
         landing.finish_and_clear();
+        }
 
         // 3. the stream path: each shard as Kinesis events → kinesis-consumer → the stream tables
         let kinesis = kinesis_consumer::State::new(
@@ -209,6 +259,26 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             false,
         )
         .map_err(failed)?;
+        if let Some(client) = &kinesis_client {
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_message("kinesis-consumer: cleaning the streams");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let read = pinpipe::kinesis::Runner::new(
+                client.clone(),
+                crate::consume::InProcess(kinesis),
+                pinpipe::kinesis::RunnerOptions {
+                    streams: streams.clone(),
+                    batch_size: args.batch_size.max(1),
+                    until_caught_up: true,
+                    poll_interval: std::time::Duration::from_millis(50),
+                    ..pinpipe::kinesis::RunnerOptions::default()
+                },
+            )
+            .run()
+            .await?;
+            spinner.finish_and_clear();
+            writeln!(stderr, "kinesis-consumer cleaned {} records from Kinesis", read.records())?;
+        } else {
         let streaming = bar(sent * 3, "kinesis-consumer: cleaning streams");
         for stream in &streams {
             for (shard, records) in stream_log.partitions(stream).unwrap_or_default().iter().enumerate() {
@@ -242,6 +312,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             }
         }
         streaming.finish_and_clear();
+        }
 
         // 4. the daily run: clean the raw zone, the nine insights, maintenance
         let spinner = ProgressBar::new_spinner();

@@ -142,3 +142,73 @@ fn the_demo_refuses_a_directory_that_is_not_an_earlier_demo() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not an earlier demo's warehouse"));
     assert!(dir.path().join("precious.txt").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_through_a_real_broker_kinesis_and_s3_computes_what_it_computes_in_process() {
+    use pinpipe::Table;
+    use pinpipe_tests::kinesis::{client, create_stream};
+    use pinpipe_tests::{Moto, Tansu};
+    let (tansu, moto) = (Tansu::get(), Moto::get());
+    let kinesis = client(moto).await;
+    for table in Table::ALL {
+        tansu.create_topic(&format!("12471ce1b695.{table}"), 2);
+        create_stream(&kinesis, &format!("streaming-12471ce1b695-{table}"), 1).await;
+    }
+    let s3 = format!("s3://{}/demo", moto.bucket("demo"));
+    let run = {
+        let (s3, brokers, env) = (s3.clone(), tansu.brokers().to_owned(), moto.env());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+                .args([
+                    "demo",
+                    "--warehouse",
+                    &s3,
+                    "--posts",
+                    "300",
+                    "--date",
+                    RUN_DATE,
+                ])
+                .args(["--brokers", &brokers, "--kinesis"])
+                .envs(env)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("msk-consumer landed 900 records"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kinesis-consumer cleaned 900 records"),
+        "{stderr}"
+    );
+
+    let dir = TempDir::new("demo-in-process");
+    let local = dir.path().join("lake").display().to_string();
+    let local_run = local.clone();
+    tokio::task::spawn_blocking(move || {
+        demo(&[
+            "--warehouse",
+            &local_run,
+            "--posts",
+            "300",
+            "--date",
+            RUN_DATE,
+        ])
+    })
+    .await
+    .unwrap();
+    let through_services =
+        insight_rows(&Warehouse::open(&s3, &moto.aws()).unwrap(), RUN_DATE).await;
+    let in_process = insight_rows(
+        &Warehouse::open(&local, &AwsConfig::default()).unwrap(),
+        RUN_DATE,
+    )
+    .await;
+    assert!(!in_process.is_empty());
+    assert_eq!(canonical(&through_services), canonical(&in_process));
+}

@@ -36,7 +36,7 @@ impl From<Error> for Diagnostic {
 }
 
 /// Where topic records go: a Kafka cluster, or topics in this process (`pinpipe demo`).
-enum Topics {
+pub enum Topics {
     Kafka(KafkaSink),
     Memory(Arc<MemoryLog>),
 }
@@ -59,7 +59,7 @@ impl Topics {
 }
 
 /// Where stream records go: Kinesis, or streams in this process (`pinpipe demo`).
-enum Streams {
+pub enum Streams {
     Kinesis(KinesisSink),
     Memory(Arc<MemoryLog>),
 }
@@ -107,19 +107,20 @@ impl State {
         })
     }
 
-    /// The handler producing to topics and streams held in this process (`pinpipe demo`): Kinesis
-    /// answers carry the record's number in its shard as the sequence number.
-    pub fn in_memory(
-        topics: Arc<MemoryLog>,
-        streams: Arc<MemoryLog>,
+    /// The handler over sinks chosen by the caller (`pinpipe demo`: topics and streams held in
+    /// this process — Kinesis answers then carry the record's number in its shard as the sequence
+    /// number — or real ones).
+    pub fn with_sinks(
+        topics: Topics,
+        streams: Streams,
         topic_routes: TopicRoutes,
         stream_routes: StreamRoutes,
     ) -> Self {
         State {
             topics: topic_routes,
             streams: stream_routes,
-            kafka: Some(Topics::Memory(topics)),
-            kinesis: Streams::Memory(streams),
+            kafka: Some(topics),
+            kinesis: streams,
         }
     }
 }
