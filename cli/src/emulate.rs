@@ -19,6 +19,9 @@ pub struct Emulate {
     /// An API Gateway API key, sent as x-api-key (default: PINPIPE_API_KEY).
     #[arg(long, env = "PINPIPE_API_KEY")]
     api_key: Option<String>,
+    /// Sign requests with SigV4 (an API with IAM auth), with the AWS environment's credentials.
+    #[arg(long)]
+    iam_auth: bool,
     #[arg(long, value_enum, default_value_t = ModeArg::Both)]
     mode: ModeArg,
     /// `embedded` (the synthetic generator), a directory with pin.jsonl, geo.jsonl, user.jsonl
@@ -93,6 +96,7 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
     let options = EmulateOptions {
         api: args.api.clone(),
         api_key: args.api_key.clone(),
+        sign: None,
         mode,
         prefix: args.prefix.clone(),
         rate: args.rate,
@@ -112,6 +116,11 @@ pub fn emulate(args: Emulate, stderr: &mut dyn Write) -> Result<(), CliError> {
         )
         .await?;
         let limit = source.limit(args.posts, duration.is_some());
+        let mut options = options;
+        if args.iam_auth {
+            options.sign =
+                Some(pinpipe::emulate::ApiSigning::from_environment(&AwsConfig::from_env()).await?);
+        }
         let posts = source.payloads(limit).await?;
         // drawn only on a terminal
         let bar = match limit {

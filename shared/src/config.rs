@@ -394,6 +394,8 @@ pub struct EmulateConfig {
     pub api_key: Option<String>,
     /// `PINPIPE_API_KEY_SECRET_ID`: the API key from Secrets Manager instead (the SAM template's).
     pub api_key_secret_id: Option<String>,
+    /// `PINPIPE_API_AUTH=iam`: sign requests with SigV4 (an API with IAM auth); else none/`api-key`.
+    pub api_iam: bool,
     /// `PINPIPE_SOURCE`: `embedded` (default), `mysql://…` or a directory.
     pub source: SourceSpec,
     /// `PINPIPE_SOURCE_SECRET_ID`: an RDS secret in Secrets Manager with the database's user name
@@ -430,6 +432,7 @@ impl EmulateConfig {
             api_url,
             api_key: get("PINPIPE_API_KEY"),
             api_key_secret_id: get("PINPIPE_API_KEY_SECRET_ID"),
+            api_iam: get("PINPIPE_API_AUTH").is_some_and(|v| v.eq_ignore_ascii_case("iam")),
             source,
             source_secret_id,
             prefix: get("PINPIPE_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),

@@ -27,7 +27,7 @@
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
 
-#[cfg(any(feature = "kinesis", feature = "secrets"))]
+#[cfg(any(feature = "kinesis", feature = "secrets", feature = "sigv4"))]
 pub mod aws;
 pub mod cleaner;
 pub mod config;
@@ -54,6 +54,8 @@ pub mod quarantine;
 pub mod record;
 pub mod report;
 pub mod schema;
+#[cfg(feature = "sigv4")]
+pub mod sigv4;
 pub mod sink;
 pub mod source;
 #[cfg(feature = "lake")]

@@ -929,3 +929,63 @@ print(request.url)
     assert_eq!(ours.len(), 8, "{ours:?}");
     assert_eq!(ours, theirs, "the same signed query, signature included");
 }
+
+#[test]
+fn the_emulators_iam_signature_for_an_api_request_is_the_one_botocore_computes() {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    let url = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/topics/12471ce1b695.pin";
+    let body = r#"{"records": [{"value": {"index": 1}}]}"#;
+    let credentials = aws_credential_types::Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        Some("IQoJb3JpZ2luX2VjE/session+token=".into()),
+        None,
+        "test",
+    );
+    let ours = pinpipe::sigv4::sign_headers(
+        credentials,
+        "execute-api",
+        "eu-west-1",
+        "POST",
+        url,
+        &[("content-type", KAFKA_JSON)],
+        body.as_bytes(),
+        at,
+    )
+    .unwrap();
+    let ours: std::collections::BTreeMap<String, String> = ours
+        .into_iter()
+        .map(|(k, v)| (k.to_lowercase(), v))
+        .collect();
+    let script = r#"
+import datetime, sys
+import botocore.auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+botocore.auth.get_current_datetime = lambda: datetime.datetime(2026, 11, 18, 11, 6, 40)
+url, content_type, body = sys.argv[1:4]
+request = AWSRequest(method="POST", url=url, data=body.encode(), headers={"Content-Type": content_type})
+botocore.auth.SigV4Auth(Credentials(*sys.argv[4:7]), "execute-api", "eu-west-1").add_auth(request)
+for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+    print(request.headers[name])
+"#;
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, url, KAFKA_JSON, body])
+        .args(["AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"])
+        .arg("IQoJb3JpZ2luX2VjE/session+token=")
+        .output()
+        .expect("python3 with boto3 (installed by .ci/run)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs = String::from_utf8(output.stdout).unwrap();
+    let theirs: Vec<&str> = theirs.lines().collect();
+    assert_eq!(
+        ours["authorization"], theirs[0],
+        "signature and signed headers"
+    );
+    assert_eq!(ours["x-amz-date"], theirs[1]);
+    assert_eq!(ours["x-amz-security-token"], theirs[2]);
+}

@@ -138,6 +138,7 @@ impl EmulateRequest {
         Ok(EmulateOptions {
             api: config.api_url.clone(),
             api_key: config.api_key.clone(),
+            sign: None,
             mode: self.mode()?,
             prefix: config.prefix.clone(),
             rate: self.rate,
@@ -166,6 +167,10 @@ impl State {
         let mut options = request.options(&self.config, remaining)?;
         if let Some(id) = &self.config.api_key_secret_id {
             options.api_key = Some(pinpipe::aws::secret_string(&self.config.aws, id).await?);
+        }
+        if self.config.api_iam {
+            options.sign =
+                Some(pinpipe::emulate::ApiSigning::from_environment(&self.config.aws).await?);
         }
         let pick = request.pick()?;
         let seed = request.seed.unwrap_or_else(new_seed);

@@ -27,6 +27,8 @@ pub struct EmulateOptions {
     pub api: String,
     /// Sent as `x-api-key` (an API Gateway API key), when the API wants one.
     pub api_key: Option<String>,
+    /// Sign every request with SigV4 for `execute-api` (an API with IAM auth).
+    pub sign: Option<ApiSigning>,
     pub mode: Mode,
     /// Topics are `<prefix>.<table>`, streams `streaming-<prefix>-<table>`.
     pub prefix: String,
@@ -36,6 +38,36 @@ pub struct EmulateOptions {
     pub duration: Option<Duration>,
     /// Posts in flight at once (a post's three rows go one after the other).
     pub concurrency: usize,
+}
+
+/// SigV4 signing of the emulator's requests: the region and the credentials (the function's role).
+#[derive(Clone, Debug)]
+pub struct ApiSigning {
+    pub region: String,
+    pub credentials: aws_credential_types::Credentials,
+}
+
+impl ApiSigning {
+    /// Signing with the credentials of the SDK's default chain for `aws`'s region.
+    pub async fn from_environment(aws: &crate::config::AwsConfig) -> Result<Self> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let config = crate::aws::sdk_config(aws, None).await;
+        let region = config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| Error::Config("signing API requests needs AWS_REGION".into()))?;
+        let provider = config
+            .credentials_provider()
+            .ok_or_else(|| Error::Config("signing API requests needs AWS credentials".into()))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| Error::Config(format!("signing API requests: no AWS credentials: {e}")))?;
+        Ok(ApiSigning {
+            region,
+            credentials,
+        })
+    }
 }
 
 /// What a run came to.
@@ -154,6 +186,27 @@ async fn send(client: &HttpClient, options: &EmulateOptions, request: &EmulatedR
             .header(hyper::header::CONTENT_TYPE, request.content_type);
         if let Some(key) = &options.api_key {
             http = http.header("x-api-key", key.as_str());
+        }
+        if let Some(signing) = &options.sign {
+            let url = format!("{}{}", api.trim_end_matches('/'), request.path);
+            let signed = crate::sigv4::sign_headers(
+                signing.credentials.clone(),
+                "execute-api",
+                &signing.region,
+                request.method,
+                &url,
+                &[("content-type", request.content_type)],
+                &request.body,
+                std::time::SystemTime::now(),
+            );
+            match signed {
+                Ok(headers) => {
+                    for (name, value) in headers {
+                        http = http.header(name, value);
+                    }
+                }
+                Err(e) => return Outcome::Failed(e.to_string()),
+            }
         }
         let http = http.body(Full::new(body.clone()));
         let http = match http {

@@ -12,7 +12,7 @@ mod client;
 #[cfg(feature = "emulator")]
 mod posts;
 #[cfg(feature = "emulator")]
-pub use client::{ATTEMPTS, EmulateOptions, EmulateSummary, emulate};
+pub use client::{ATTEMPTS, ApiSigning, EmulateOptions, EmulateSummary, emulate};
 #[cfg(feature = "emulator")]
 pub use posts::{DEFAULT_POSTS, Payloads, Pick, PostSource};
 
