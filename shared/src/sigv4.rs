@@ -11,19 +11,29 @@ use aws_smithy_runtime_api::client::identity::Identity;
 
 use crate::{Error, Result};
 
+/// The request to sign: the host is taken from the URL.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
 /// The headers (`authorization`, `x-amz-date`, and `x-amz-security-token` with temporary
-/// credentials) that sign `method url` with these `headers` (the host is taken from the URL) and
-/// `body` for `service` in `region` at `now`.
+/// credentials) that sign `request` for `service` in `region` at `now`.
 pub fn sign_headers(
     credentials: Credentials,
     service: &str,
     region: &str,
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
+    request: &Request<'_>,
     now: SystemTime,
 ) -> Result<Vec<(String, String)>> {
+    let Request {
+        method,
+        url,
+        headers,
+        body,
+    } = *request;
     let bad = |e: &dyn std::fmt::Display| Error::Config(format!("signing {method} {url}: {e}"));
     let host = url
         .split_once("://")
@@ -65,10 +75,12 @@ mod tests {
             credentials,
             "execute-api",
             "eu-west-1",
-            "POST",
-            "https://abc.execute-api.eu-west-1.amazonaws.com/prod/topics/x.pin",
-            &[("content-type", "application/json")],
-            b"{}",
+            &Request {
+                method: "POST",
+                url: "https://abc.execute-api.eu-west-1.amazonaws.com/prod/topics/x.pin",
+                headers: &[("content-type", "application/json")],
+                body: b"{}",
+            },
             now,
         )
         .unwrap();

@@ -946,10 +946,12 @@ fn the_emulators_iam_signature_for_an_api_request_is_the_one_botocore_computes()
         credentials,
         "execute-api",
         "eu-west-1",
-        "POST",
-        url,
-        &[("content-type", KAFKA_JSON)],
-        body.as_bytes(),
+        &pinpipe::sigv4::Request {
+            method: "POST",
+            url,
+            headers: &[("content-type", KAFKA_JSON)],
+            body: body.as_bytes(),
+        },
         at,
     )
     .unwrap();

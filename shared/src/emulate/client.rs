@@ -193,10 +193,12 @@ async fn send(client: &HttpClient, options: &EmulateOptions, request: &EmulatedR
                 signing.credentials.clone(),
                 "execute-api",
                 &signing.region,
-                request.method,
-                &url,
-                &[("content-type", request.content_type)],
-                &request.body,
+                &crate::sigv4::Request {
+                    method: request.method,
+                    url: &url,
+                    headers: &[("content-type", request.content_type)],
+                    body: &request.body,
+                },
                 std::time::SystemTime::now(),
             );
             match signed {
