@@ -12,6 +12,15 @@ WORK="${WORK:-/tmp/pinpipe-bench/package}"
 SAM="${SAM:-$HOME/.cache/pinpipe/tools/sam/bin/sam}"
 mkdir -p "$WORK"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
+# librdkafka is built by its own ./configure && make, which knows nothing of cargo-lambda's cross
+# compiler: hand it zig's (the one cargo-lambda uses) for aarch64, keep the host's for build
+# scripts, and let lld accept librdkafka's version script (its shared library is built and unused).
+for tool in cc c++; do
+  printf '#!/bin/sh\nexec python3 -m ziglang %s -target aarch64-linux-gnu.2.17 "$@"\n' "$tool" >"$WORK/zig-$tool"
+  chmod +x "$WORK/zig-$tool"
+done
+export CC="$WORK/zig-cc" CXX="$WORK/zig-c++" LDFLAGS="-Wl,--undefined-version"
+export HOST_CC=gcc HOST_CXX=g++ CC_x86_64_unknown_linux_gnu=gcc CXX_x86_64_unknown_linux_gnu=g++
 start=$(date +%s)
 if [ "${USE_SAM:-1}" = 1 ]; then
   SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-eu-west-1}" "$SAM" build --template template.yaml \
