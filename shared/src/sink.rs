@@ -251,18 +251,6 @@ mod kinesis {
             KinesisSink { client }
         }
 
-        /// PutRecord: the record's (sequence number, shard id).
-        pub async fn put_record(
-            &self,
-            stream: &str,
-            record: &OutRecord,
-        ) -> Result<(String, String), SinkError> {
-            let mut answer = self
-                .put_records(stream, std::slice::from_ref(record))
-                .await?;
-            Ok(answer.remove(0))
-        }
-
         /// PutRecords, retrying only the entries that failed (throttled) with backoff, until every
         /// record is in: each record's (sequence number, shard id), in order.
         pub async fn put_records(

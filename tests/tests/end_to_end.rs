@@ -241,6 +241,21 @@ async fn the_database_credentials_come_from_an_rds_secret_in_secrets_manager() {
     assert!(missing.contains("no-such-secret"), "{missing}");
 }
 
+/// The emulate-posting handler's state: the database at `db_url` posted to `server` (no API key,
+/// no signing), topics and streams named after `prefix`.
+fn emulator(server: &Server, db_url: String, prefix: &str) -> emulate_posting::State {
+    emulate_posting::State::new(EmulateConfig {
+        api_url: server.url().to_owned(),
+        api_key: None,
+        api_key_secret_id: None,
+        api_iam: false,
+        source: SourceSpec::Mysql(db_url),
+        source_secret_id: None,
+        prefix: prefix.to_owned(),
+        aws: Moto::get().aws(),
+    })
+}
+
 /// The msk-consumer handler in this process.
 struct MskInProcess(msk_consumer::State);
 
@@ -307,16 +322,7 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
 
     // emulate-posting (its handler, in process) → pinpipe serve → tansu and moto Kinesis
     let server = Server::start(env!("CARGO_BIN_EXE_pinpipe"));
-    let emulator = emulate_posting::State::new(EmulateConfig {
-        api_url: server.url().to_owned(),
-        api_key: None,
-        api_key_secret_id: None,
-        api_iam: false,
-        source: SourceSpec::Mysql(db_url),
-        source_secret_id: None,
-        prefix: prefix.clone(),
-        aws: moto.aws(),
-    });
+    let emulator = emulator(&server, db_url, &prefix);
     let summary = emulate_posting::handle_json(
         &emulator,
         json!({"mode": "both", "pick": "in-order", "concurrency": 8}),
@@ -428,16 +434,7 @@ async fn every_emulate_posting_sample_event_runs_through_the_handler() {
     let db_url = MariaDb::get().database("events");
     seed_db(&db_url, &["--posts", "300"]);
     let server = Server::start(env!("CARGO_BIN_EXE_pinpipe"));
-    let state = emulate_posting::State::new(EmulateConfig {
-        api_url: server.url().to_owned(),
-        api_key: None,
-        api_key_secret_id: None,
-        api_iam: false,
-        source: SourceSpec::Mysql(db_url),
-        source_secret_id: None,
-        prefix,
-        aws: moto.aws(),
-    });
+    let state = emulator(&server, db_url, &prefix);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/emulate-posting");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {

@@ -51,24 +51,38 @@ async fn setup(label: &str) -> Setup {
 
 /// Every message of a topic (one partition), read from the beginning until 2 s pass without one.
 fn topic_messages(topic: &str) -> Vec<Vec<u8>> {
+    read_topic(Tansu::get().brokers(), &[], topic, Duration::from_secs(2))
+}
+
+/// Every message of partition 0 of `topic` on `brokers` (with extra client `settings`), read from
+/// the beginning until `quiet` passes without one.
+fn read_topic(
+    brokers: &str,
+    settings: &[(&str, &str)],
+    topic: &str,
+    quiet: Duration,
+) -> Vec<Vec<u8>> {
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", Tansu::get().brokers())
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
         .set("broker.address.family", "v4")
         .set("group.id", format!("{topic}-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+        .set("enable.auto.commit", "false");
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, 0, Offset::Beginning)
         .unwrap();
     consumer.assign(&assignment).unwrap();
     let mut out = Vec::new();
-    while let Some(message) = consumer.poll(Duration::from_secs(2)) {
+    while let Some(message) = consumer.poll(quiet) {
         out.push(message.unwrap().payload().unwrap_or_default().to_vec());
     }
     out
@@ -799,29 +813,11 @@ impl TlsBroker {
     }
 
     fn messages(&self, topic: &str) -> Vec<Vec<u8>> {
-        use rdkafka::config::ClientConfig;
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        use rdkafka::message::Message;
-        use rdkafka::{Offset, TopicPartitionList};
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.address)
-            .set("security.protocol", "ssl")
-            .set("ssl.ca.location", &self.ca)
-            .set("broker.address.family", "v4")
-            .set("group.id", format!("{topic}-reader"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&assignment).unwrap();
-        let mut out = Vec::new();
-        while let Some(message) = consumer.poll(Duration::from_secs(3)) {
-            out.push(message.unwrap().payload().unwrap_or_default().to_vec());
-        }
-        out
+        let tls = [
+            ("security.protocol", "ssl"),
+            ("ssl.ca.location", self.ca.as_str()),
+        ];
+        read_topic(&self.address, &tls, topic, Duration::from_secs(3))
     }
 }
 
