@@ -60,6 +60,7 @@ def main():
         AWS_EC2_METADATA_DISABLED="true",
         PINPIPE_WAREHOUSE=lake,
         PINPIPE_API_URL="http://127.0.0.1:9",
+        PINPIPE_KAFKA_BROKERS="127.0.0.1:9",
         RUST_LOG="off",
     )
     print("| function | p50 ms | p90 ms | min ms | binary |")

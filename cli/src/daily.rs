@@ -23,8 +23,11 @@ pub struct Daily {
     #[arg(long, default_value_t = 420)]
     budget_seconds: u64,
     /// Raw megabytes cleaned and committed at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = pinpipe::daily::DEFAULT_CHUNK_MB)]
     chunk_mb: u64,
+    /// Only these stages, comma-separated: clean, insights, maintain.
+    #[arg(long, value_delimiter = ',', default_value = "clean,insights,maintain")]
+    stages: Vec<String>,
 }
 
 /// Runs the day and prints the function's JSON summary on stdout.
@@ -40,6 +43,7 @@ pub fn daily(args: Daily, stdout: &mut dyn Write) -> Result<(), CliError> {
     let request = daily_analytics::DailyRequest {
         date: args.date,
         time: None,
+        stages: Some(args.stages),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

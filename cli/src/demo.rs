@@ -324,7 +324,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                 routes: TopicRoutes::default(),
                 metrics_namespace: "pinpipe".into(),
                 budget_seconds: 600,
-                chunk_mb: 64,
+                chunk_mb: pinpipe::daily::DEFAULT_CHUNK_MB,
                 aws: aws.clone(),
             },
             false,
@@ -333,6 +333,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
         let request = daily_analytics::DailyRequest {
             date: run_date,
             time: None,
+            stages: None,
         };
         let report = daily.run(&request, Utc::now()).await.map_err(failed)?;
         spinner.finish_and_clear();

@@ -1,6 +1,7 @@
 //! A table's raw records in arrival order → clean rows, rejections and dropped duplicates, counted.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
+use foldhash::HashSetExt;
 use std::fmt;
 
 use crate::Table;

@@ -318,6 +318,11 @@ fn warehouse(get: &impl Fn(&str) -> Option<String>) -> Result<String> {
     })
 }
 
+/// Raw megabytes the daily run cleans and commits at once, unless `PINPIPE_CHUNK_MB` says otherwise.
+/// 32 MB keeps a 1M-post day under 512 MB of memory (BENCHMARKS.md); a larger chunk means fewer
+/// commits.
+pub const DEFAULT_CHUNK_MB: u64 = 32;
+
 /// The `daily-analytics` function's (and `pinpipe daily`'s) settings (its README lists them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DailyConfig {
@@ -330,7 +335,7 @@ pub struct DailyConfig {
     /// `PINPIPE_TIME_BUDGET_SECONDS`: no cleaning chunk and no table's maintenance starts later than this many
     /// seconds into the run (default 420: a run stays well inside Lambda's 15 minutes).
     pub budget_seconds: u64,
-    /// `PINPIPE_CHUNK_MB`: raw megabytes cleaned and committed at once (default 64).
+    /// `PINPIPE_CHUNK_MB`: raw megabytes cleaned and committed at once (default 32).
     pub chunk_mb: u64,
     pub aws: AwsConfig,
 }
@@ -355,7 +360,7 @@ impl DailyConfig {
             routes: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
             metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
             budget_seconds: number("PINPIPE_TIME_BUDGET_SECONDS", 420)?,
-            chunk_mb: number("PINPIPE_CHUNK_MB", 64)?.max(1),
+            chunk_mb: number("PINPIPE_CHUNK_MB", DEFAULT_CHUNK_MB)?.max(1),
             aws: AwsConfig::from_lookup(get),
         })
     }
@@ -493,7 +498,7 @@ mod tests {
     fn the_daily_run_reads_its_budget_and_chunk_size_or_defaults() {
         let mut env: HashMap<&str, &str> = [("PINPIPE_WAREHOUSE", "/tmp/lake")].into();
         let config = DailyConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
-        assert_eq!((config.budget_seconds, config.chunk_mb), (420, 64));
+        assert_eq!((config.budget_seconds, config.chunk_mb), (420, 32));
         env.insert("PINPIPE_TIME_BUDGET_SECONDS", "60");
         env.insert("PINPIPE_CHUNK_MB", "8");
         let config = DailyConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();

@@ -218,30 +218,44 @@ pub fn to_record_batch(table: Table, rows: &[CleanRow<'_>]) -> Result<RecordBatc
     }
 }
 
+/// A pin row's nine text columns, in column order.
+fn pin_texts<'r>(r: &'r PinRow<'_>) -> [Option<&'r str>; 9] {
+    [
+        r.unique_id.as_deref(),
+        r.title.as_deref(),
+        r.description.as_deref(),
+        r.poster_name.as_deref(),
+        r.tag_list.as_deref(),
+        r.is_image_or_video.as_deref(),
+        r.image_src.as_deref(),
+        r.save_location.as_deref(),
+        r.category.as_deref(),
+    ]
+}
+
+// Builders are sized exactly (a first pass sums the text bytes): no buffer grows by copying, and
+// none holds more memory than its column needs.
 fn pin_batch<'r, 'a: 'r>(
-    rows: impl Iterator<Item = &'r PinRow<'a>>,
+    rows: impl Iterator<Item = &'r PinRow<'a>> + Clone,
     n: usize,
 ) -> Result<RecordBatch> {
+    let mut bytes = [0usize; 9];
+    for r in rows.clone() {
+        for (total, value) in bytes.iter_mut().zip(pin_texts(r)) {
+            *total += value.map_or(0, str::len);
+        }
+    }
     let mut ind = Int64Builder::with_capacity(n);
-    let mut text: Vec<StringBuilder> = (0..9)
-        .map(|_| StringBuilder::with_capacity(n, n * 32))
+    let mut text: Vec<StringBuilder> = bytes
+        .iter()
+        .map(|b| StringBuilder::with_capacity(n, *b))
         .collect();
     let mut followers = Int64Builder::with_capacity(n);
     let mut downloaded = BooleanBuilder::with_capacity(n);
     for r in rows {
         ind.append_value(r.ind);
-        for (builder, value) in text.iter_mut().zip([
-            &r.unique_id,
-            &r.title,
-            &r.description,
-            &r.poster_name,
-            &r.tag_list,
-            &r.is_image_or_video,
-            &r.image_src,
-            &r.save_location,
-            &r.category,
-        ]) {
-            builder.append_option(value.as_deref());
+        for (builder, value) in text.iter_mut().zip(pin_texts(r)) {
+            builder.append_option(value);
         }
         followers.append_option(r.follower_count);
         downloaded.append_option(r.downloaded);
@@ -271,11 +285,15 @@ fn pin_batch<'r, 'a: 'r>(
 }
 
 fn geo_batch<'r, 'a: 'r>(
-    rows: impl Iterator<Item = &'r GeoRow<'a>>,
+    rows: impl Iterator<Item = &'r GeoRow<'a>> + Clone,
     n: usize,
 ) -> Result<RecordBatch> {
+    let country_bytes = rows
+        .clone()
+        .map(|r| r.country.as_deref().map_or(0, str::len))
+        .sum();
     let mut ind = Int64Builder::with_capacity(n);
-    let mut country = StringBuilder::with_capacity(n, n * 16);
+    let mut country = StringBuilder::with_capacity(n, country_bytes);
     let mut coordinates = ListBuilder::with_capacity(Float64Builder::with_capacity(2 * n), n)
         .with_field(coordinate_item());
     let mut timestamp = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -296,11 +314,15 @@ fn geo_batch<'r, 'a: 'r>(
 }
 
 fn user_batch<'r, 'a: 'r>(
-    rows: impl Iterator<Item = &'r UserRow<'a>>,
+    rows: impl Iterator<Item = &'r UserRow<'a>> + Clone,
     n: usize,
 ) -> Result<RecordBatch> {
+    let name_bytes = rows
+        .clone()
+        .map(|r| r.user_name.as_deref().map_or(0, str::len))
+        .sum();
     let mut ind = Int64Builder::with_capacity(n);
-    let mut user_name = StringBuilder::with_capacity(n, n * 16);
+    let mut user_name = StringBuilder::with_capacity(n, name_bytes);
     let mut age = Int32Builder::with_capacity(n);
     let mut date_joined = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     for r in rows {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use pinpipe::Table;
 use pinpipe::config::{AwsConfig, MskConsumerConfig, TopicRoutes};
-use pinpipe::daily::{self, DailyOptions};
+use pinpipe::daily::{self, DailyOptions, Stages};
 use pinpipe::invoke::Invoke;
 use pinpipe::kafka::{KafkaRunSummary, KafkaRunner, KafkaRunnerOptions};
 use pinpipe::lake::{RawZone, Warehouse};
@@ -148,6 +148,7 @@ fn daily_options(run_date: &str) -> DailyOptions {
         routes: TopicRoutes::default(),
         budget: Duration::from_secs(600),
         chunk_bytes: daily::DEFAULT_CHUNK_BYTES,
+        stages: Stages::ALL,
     }
 }
 

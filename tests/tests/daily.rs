@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use pinpipe::Table;
 use pinpipe::config::{AwsConfig, TopicRoutes};
-use pinpipe::daily::{self, DailyOptions, DailyReport};
+use pinpipe::daily::{self, DailyOptions, DailyReport, Stages};
 use pinpipe::lake::{RawZone, Warehouse, sql};
 use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
 use pinpipe_tests::insights::{
@@ -32,6 +32,7 @@ fn options(run_date: &str, chunk_bytes: u64) -> DailyOptions {
         routes: TopicRoutes::default(),
         budget: Duration::from_secs(600),
         chunk_bytes,
+        stages: Stages::ALL,
     }
 }
 
@@ -335,6 +336,61 @@ async fn a_second_run_changes_nothing_and_a_new_day_cleans_only_the_new_objects(
             canonical(&day_two).get("users_joined_by_year")
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_run_one_at_a_time_leave_what_one_whole_run_leaves() {
+    let dir = TempDir::new("daily-stages");
+    let whole = Warehouse::open(
+        &dir.path().join("whole").display().to_string(),
+        &AwsConfig::default(),
+    )
+    .unwrap();
+    let staged = Warehouse::open(
+        &dir.path().join("staged").display().to_string(),
+        &AwsConfig::default(),
+    )
+    .unwrap();
+    land_real_rows(&whole, 2, 400).await;
+    land_real_rows(&staged, 2, 400).await;
+    daily::run(&whole, &options("2026-11-26", 1 << 20))
+        .await
+        .unwrap();
+
+    let only = |names: &[&str]| DailyOptions {
+        stages: Stages::parse(names).unwrap(),
+        ..options("2026-11-26", 1 << 20)
+    };
+    // maintenance alone cleans nothing and leaves every raw object for later
+    let maintained = daily::run(&staged, &only(&["maintain"])).await.unwrap();
+    for c in &maintained.clean {
+        assert_eq!((c.objects, c.rows_written), (0, 0), "{c:?}");
+        assert_eq!(c.objects_left, 6, "{c:?}");
+    }
+    assert!(maintained.insights.is_empty());
+    let cleaned = daily::run(&staged, &only(&["clean"])).await.unwrap();
+    assert_eq!(
+        cleaned.clean.iter().map(|c| c.rows_written).sum::<u64>(),
+        3 * 2_019
+    );
+    assert!(cleaned.insights.is_empty() && cleaned.maintenance.is_empty());
+    let computed = daily::run(&staged, &only(&["insights", "maintain"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        computed.clean.iter().map(|c| c.objects).sum::<u64>(),
+        0,
+        "nothing left to clean"
+    );
+    assert_eq!(
+        computed
+            .insights
+            .iter()
+            .filter(|i| i.version.is_some())
+            .count(),
+        9
+    );
+    assert_eq!(lake_state(&staged).await, lake_state(&whole).await);
 }
 
 fn assert_nothing_done(report: &DailyReport, backend: &str) {

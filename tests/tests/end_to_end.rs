@@ -15,7 +15,7 @@ use pinpipe::config::{
     AwsConfig, EmulateConfig, MskConsumerConfig, SourceSpec, StreamConsumerConfig, StreamRoutes,
     TopicRoutes,
 };
-use pinpipe::daily::{self, DailyOptions};
+use pinpipe::daily::{self, DailyOptions, Stages};
 use pinpipe::emulate::{Payloads, Pick, PostSource};
 use pinpipe::invoke::Invoke;
 use pinpipe::kafka::{KafkaRunner, KafkaRunnerOptions};
@@ -274,6 +274,7 @@ fn daily_options() -> DailyOptions {
         routes: TopicRoutes::default(),
         budget: Duration::from_secs(600),
         chunk_bytes: daily::DEFAULT_CHUNK_BYTES,
+        stages: Stages::ALL,
     }
 }
 

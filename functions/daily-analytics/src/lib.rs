@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::DailyConfig;
-use pinpipe::daily::{self, DailyOptions, DailyReport};
+use pinpipe::daily::{self, DailyOptions, DailyReport, Stages};
 use pinpipe::lake::Warehouse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -43,6 +43,10 @@ pub struct DailyRequest {
     /// The scheduled event's time, RFC 3339.
     #[serde(default)]
     pub time: Option<String>,
+    /// Only these stages (`clean`, `insights`, `maintain`), e.g. `["insights"]` to recompute a
+    /// day's insights; all three when absent.
+    #[serde(default)]
+    pub stages: Option<Vec<String>>,
 }
 
 impl DailyRequest {
@@ -58,6 +62,14 @@ impl DailyRequest {
                 .map_err(|_| Error::Request(format!("time {time:?} is not an RFC 3339 time")));
         }
         Ok(now.date_naive())
+    }
+
+    /// The stages asked for: all three when the request names none.
+    pub fn stages(&self) -> Result<Stages, Error> {
+        match &self.stages {
+            None => Ok(Stages::ALL),
+            Some(names) => Stages::parse(names).map_err(Error::Request),
+        }
     }
 }
 
@@ -144,6 +156,7 @@ impl State {
             routes: self.config.routes.clone(),
             budget: Duration::from_secs(self.config.budget_seconds),
             chunk_bytes: self.config.chunk_mb << 20,
+            stages: request.stages()?,
         };
         let _one_at_a_time = self.running.lock().await;
         let report = daily::run(&self.warehouse, &options).await?;
@@ -196,6 +209,11 @@ mod tests {
             request("{}").run_date(now).unwrap().to_string(),
             "2026-11-27"
         );
+        let insights_only = request(r#"{"stages":["insights"]}"#).stages().unwrap();
+        assert!(insights_only.insights && !insights_only.clean && !insights_only.maintain);
+        assert_eq!(request("{}").stages().unwrap(), Stages::ALL);
+        let refused = request(r#"{"stages":["vacuum"]}"#).stages().unwrap_err();
+        assert!(refused.to_string().contains("vacuum"), "{refused}");
         let bad = request(r#"{"date":"31/01/2026"}"#)
             .run_date(now)
             .unwrap_err();

@@ -80,6 +80,9 @@ pub async fn clean_new_raw(
             None => warn!(%topic, "Raw topic feeds no table; its objects are left alone."),
         }
     }
+    // the quarantine, created here if new: three tasks creating it at once would race (one wins,
+    // the others find it, and deltalake logs each lost race as an error)
+    LakeTable::open(warehouse, TableId::Quarantine).await?;
     // the three tables clean side by side (each on its own task: cleaning is CPU work)
     let mut tasks = Vec::new();
     for table in Table::ALL {
@@ -167,6 +170,9 @@ async fn clean_table(
     };
     let mut cleaner = TableCleaner::new(table);
     let mut index = IndIndex::new();
+    // One chunk's rows are written (Parquet encoding, the commit) on a task of their own while
+    // this one fetches and cleans the next chunk: the two halves of the work share the cores.
+    let mut writer = BatchWriter::Idle(lake);
     let chunks = chunks(&pending, chunk_bytes);
     for (i, chunk) in chunks.iter().enumerate() {
         if Instant::now() >= deadline {
@@ -174,17 +180,18 @@ async fn clean_table(
             warn!(
                 table = table.name(),
                 objects_left = report.objects_left,
-                "Time budget spent; the remaining raw objects wait for the next run."
+                "Time budget spent (or cleaning not asked for); the remaining raw objects wait for the next run."
             );
             break;
         }
         report.objects += chunk.len() as u64;
         let fetches: Vec<_> = chunk.iter().map(|p| raw.get(&p.object.key)).collect();
-        let bodies: Vec<Vec<u8>> = futures::stream::iter(fetches)
+        let bodies: Vec<bytes::Bytes> = futures::stream::iter(fetches)
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;
-        let mut rows: Vec<CleanRow<'_>> = Vec::new();
+        let records = bodies.iter().map(|b| lines(b).count()).sum();
+        let mut rows: Vec<CleanRow<'_>> = Vec::with_capacity(records);
         let mut rejected = Vec::new();
         for (p, body) in chunk.iter().zip(&bodies) {
             for (line, bytes) in lines(body).enumerate() {
@@ -202,34 +209,19 @@ async fn clean_table(
             }
         }
 
-        // the rows, with each partition's position
+        // the rows, with each partition's position: once the chunk before is committed (the
+        // re-post check needs the table as that commit left it), on a task of their own
         let checkpoints = positions(chunk.iter().filter(|p| p.rows));
         if !checkpoints.is_empty() {
+            let lake = writer.ready(&mut index, &mut report, progress).await?;
             index.catch_up(&lake).await?;
             let (rows, reposts) = index.without_reposts(rows);
             report.reposts += reposts as u64;
             let inds: Vec<i64> = rows.iter().map(CleanRow::ind).collect();
             let data = schema::to_record_batch(table, &rows)?;
-            match lake.append(vec![data], &checkpoints).await? {
-                Appended::Committed { version, .. } => {
-                    index.committed(version, inds.iter().copied());
-                    report.rows_written += inds.len() as u64;
-                    report.commits += 1;
-                }
-                Appended::Recovered { .. } => {
-                    report.rows_written += inds.len() as u64;
-                    report.commits += 1;
-                }
-                Appended::AlreadyCommitted | Appended::Nothing => {}
-            }
-            for c in &checkpoints {
-                if let (SourceKey::RawZone { topic, partition }, Position::Offset(at)) =
-                    (&c.source, &c.position)
-                {
-                    progress.insert((table, topic.clone(), *partition), *at);
-                }
-            }
-            crate::failpoint::hit("daily-after-clean-commit");
+            // the Arrow batch owns its bytes: the raw ones can go before the write starts
+            drop(rows);
+            writer = BatchWriter::Appending(InFlight::start(lake, data, inds, checkpoints));
         }
 
         // the rejections, with the quarantine's own position per partition (committed even
@@ -245,6 +237,7 @@ async fn clean_table(
             crate::failpoint::hit("daily-after-quarantine-commit");
         }
     }
+    let lake = writer.ready(&mut index, &mut report, progress).await?;
     report.stats = cleaner.stats().clone();
     report.version = lake.version();
     report.ms = started.elapsed().as_millis() as u64;
@@ -265,6 +258,88 @@ async fn clean_table(
         "Cleaned new raw objects."
     );
     Ok(report)
+}
+
+/// The batch table: ready for the next append, or busy with one.
+enum BatchWriter {
+    Idle(LakeTable),
+    Appending(InFlight),
+}
+
+impl BatchWriter {
+    /// The table, once any append in flight is done (and counted).
+    async fn ready(
+        self,
+        index: &mut IndIndex,
+        report: &mut BatchCleanReport,
+        progress: &mut Progress,
+    ) -> Result<LakeTable> {
+        match self {
+            BatchWriter::Idle(lake) => Ok(lake),
+            BatchWriter::Appending(append) => append.finish(index, report, progress).await,
+        }
+    }
+}
+
+/// A chunk's rows being appended to the batch table on a task of its own.
+struct InFlight {
+    task: tokio::task::JoinHandle<(LakeTable, Result<Appended>)>,
+    inds: Vec<i64>,
+    checkpoints: Vec<Checkpoint>,
+}
+
+impl InFlight {
+    fn start(
+        mut lake: LakeTable,
+        data: arrow::record_batch::RecordBatch,
+        inds: Vec<i64>,
+        checkpoints: Vec<Checkpoint>,
+    ) -> Self {
+        let positions = checkpoints.clone();
+        let task = tokio::spawn(async move {
+            let appended = lake.append(vec![data], &positions).await;
+            (lake, appended)
+        });
+        InFlight {
+            task,
+            inds,
+            checkpoints,
+        }
+    }
+
+    /// Waits for the append; counts it, records the positions reached, and gives the table back.
+    async fn finish(
+        self,
+        index: &mut IndIndex,
+        report: &mut BatchCleanReport,
+        progress: &mut Progress,
+    ) -> Result<LakeTable> {
+        let (lake, appended) = self
+            .task
+            .await
+            .map_err(|e| crate::Error::Warehouse(format!("an append task stopped: {e}")))?;
+        match appended? {
+            Appended::Committed { version, .. } => {
+                index.committed(version, self.inds.iter().copied());
+                report.rows_written += self.inds.len() as u64;
+                report.commits += 1;
+            }
+            Appended::Recovered { .. } => {
+                report.rows_written += self.inds.len() as u64;
+                report.commits += 1;
+            }
+            Appended::AlreadyCommitted | Appended::Nothing => {}
+        }
+        for c in &self.checkpoints {
+            if let (SourceKey::RawZone { topic, partition }, Position::Offset(at)) =
+                (&c.source, &c.position)
+            {
+                progress.insert((report.table, topic.clone(), *partition), *at);
+            }
+        }
+        crate::failpoint::hit("daily-after-clean-commit");
+        Ok(lake)
+    }
 }
 
 fn source_of(object: &RawObject) -> SourceKey {
@@ -321,8 +396,13 @@ fn chunks(pending: &[Pending], max_bytes: u64) -> Vec<&[Pending]> {
 /// newline ends the last record).
 fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = body.strip_suffix(b"\n").unwrap_or(body);
-    body.split(|b| *b == b'\n')
-        .filter(move |_| !body.is_empty())
+    let ends = memchr::memchr_iter(b'\n', body).chain((!body.is_empty()).then_some(body.len()));
+    let mut start = 0;
+    ends.map(move |end| {
+        let line = &body[start..end];
+        start = end + 1;
+        line
+    })
 }
 
 #[cfg(test)]
@@ -380,5 +460,9 @@ mod tests {
         assert_eq!(all, [b"{\"a\":1}".as_slice(), b"{\"b\":2}"]);
         assert_eq!(lines(b"").count(), 0);
         assert_eq!(lines(b"x").count(), 1);
+        assert_eq!(
+            lines(b"a\n\nb").collect::<Vec<_>>(),
+            [b"a".as_slice(), b"", b"b"]
+        );
     }
 }

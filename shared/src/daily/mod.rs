@@ -25,7 +25,8 @@ use crate::lake::Warehouse;
 use crate::metrics::{MetricSet, Unit};
 
 /// Raw bytes cleaned and committed at once (bounds the run's memory whatever the day's volume).
-pub const DEFAULT_CHUNK_BYTES: u64 = 64 << 20;
+pub const DEFAULT_CHUNK_BYTES: u64 = DEFAULT_CHUNK_MB << 20;
+pub use crate::config::DEFAULT_CHUNK_MB;
 
 /// How one daily run goes.
 #[derive(Clone, Debug)]
@@ -39,6 +40,68 @@ pub struct DailyOptions {
     /// what is left waits for the next run.
     pub budget: Duration,
     pub chunk_bytes: u64,
+    /// The stages to run ([`Stages::ALL`] on the schedule).
+    pub stages: Stages,
+}
+
+/// Which of the three stages a run does. A stage left out is not a failure: cleaning left out
+/// still reads every batch table's progress (the insights' inputs), and the raw objects it did not
+/// clean wait for the next run; maintenance left out waits for the next run too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stages {
+    pub clean: bool,
+    pub insights: bool,
+    pub maintain: bool,
+}
+
+impl Stages {
+    pub const ALL: Stages = Stages {
+        clean: true,
+        insights: true,
+        maintain: true,
+    };
+    pub const NAMES: [&str; 3] = ["clean", "insights", "maintain"];
+
+    /// The stages named (`clean`, `insights`, `maintain`, in any order); none named is an error.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> std::result::Result<Stages, String> {
+        let mut stages = Stages {
+            clean: false,
+            insights: false,
+            maintain: false,
+        };
+        for name in names {
+            match name.as_ref().trim() {
+                "clean" => stages.clean = true,
+                "insights" => stages.insights = true,
+                "maintain" => stages.maintain = true,
+                other => {
+                    return Err(format!(
+                        "stage {other:?} is not one of {}",
+                        Self::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        if stages
+            == (Stages {
+                clean: false,
+                insights: false,
+                maintain: false,
+            })
+        {
+            return Err(format!(
+                "no stage named (choose from {})",
+                Self::NAMES.join(", ")
+            ));
+        }
+        Ok(stages)
+    }
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Stages::ALL
+    }
 }
 
 /// What a daily run did.
@@ -102,28 +165,39 @@ impl DailyReport {
     }
 }
 
-/// Runs the three stages.
+/// Runs the stages `options` names, in order.
 pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyReport> {
     let started = Instant::now();
     let deadline = started + options.budget;
+    let stages = options.stages;
+    // with cleaning left out, a deadline already passed: the progress is read, nothing is cleaned
+    let clean_deadline = if stages.clean { deadline } else { started };
     let (clean, progress) = batch::clean_new_raw(
         warehouse,
         &options.routes,
         options.now,
         options.chunk_bytes,
-        deadline,
+        clean_deadline,
     )
     .await?;
     let clean_ms = started.elapsed().as_millis() as u64;
 
     let at = Instant::now();
     let inputs = fingerprint(&progress);
-    let insights = publish_insights(warehouse, options.run_date, inputs).await?;
+    let insights = if stages.insights {
+        publish_insights(warehouse, options.run_date, inputs).await?
+    } else {
+        Vec::new()
+    };
     let insights_ms = at.elapsed().as_millis() as u64;
     crate::failpoint::hit("daily-before-maintenance");
 
     let at = Instant::now();
-    let maintenance = maintain::maintain_all(warehouse, options.now, deadline).await?;
+    let maintenance = if stages.maintain {
+        maintain::maintain_all(warehouse, options.now, deadline).await?
+    } else {
+        Vec::new()
+    };
     let maintenance_ms = at.elapsed().as_millis() as u64;
 
     let report = DailyReport {
@@ -221,5 +295,18 @@ mod tests {
         progress.insert((Table::Pin, "t.pin".into(), 0), 11);
         assert_ne!(one, fingerprint(&progress));
         assert!(fingerprint(&progress) >= 0);
+    }
+
+    #[test]
+    fn stages_are_named_in_any_order_and_an_unknown_or_empty_list_is_refused() {
+        let two = Stages::parse(&["maintain", " clean"]).unwrap();
+        assert!(two.clean && two.maintain && !two.insights);
+        assert_eq!(
+            Stages::parse(&["clean", "insights", "maintain"]).unwrap(),
+            Stages::ALL
+        );
+        let unknown = Stages::parse(&["clean", "compact"]).unwrap_err();
+        assert!(unknown.contains("\"compact\""), "{unknown}");
+        assert!(Stages::parse::<&str>(&[]).is_err());
     }
 }

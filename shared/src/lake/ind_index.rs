@@ -2,7 +2,7 @@
 //! caught up from the Delta log, so a warm invocation's cost is its own batch plus the commits made
 //! since it last looked — never the whole table. A cold start reads the `ind` column once.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
@@ -107,15 +107,13 @@ impl IndIndex {
     /// Splits rows into those whose `ind` is new (kept in arrival order, first arrival of an `ind`
     /// within the rows wins) and the number of re-posts dropped. This is the batch path's anti-join
     /// on `ind` and the stream path's re-post check: a hash probe per row, whatever the table's size.
-    pub fn without_reposts<'a>(&self, rows: Vec<CleanRow<'a>>) -> (Vec<CleanRow<'a>>, usize) {
-        let mut seen = HashSet::new();
+    pub fn without_reposts<'a>(&self, mut rows: Vec<CleanRow<'a>>) -> (Vec<CleanRow<'a>>, usize) {
+        let mut seen = HashSet::with_capacity(rows.len());
         let before = rows.len();
-        let kept: Vec<CleanRow<'a>> = rows
-            .into_iter()
-            .filter(|r| !self.inds.contains(&r.ind()) && seen.insert(r.ind()))
-            .collect();
-        let dropped = before - kept.len();
-        (kept, dropped)
+        // in place: rows move only when one before them was dropped
+        rows.retain(|r| !self.inds.contains(&r.ind()) && seen.insert(r.ind()));
+        let dropped = before - rows.len();
+        (rows, dropped)
     }
 
     /// Records `inds` just committed at `version` by this process (no need to read them back), when

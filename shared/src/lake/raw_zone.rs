@@ -164,18 +164,17 @@ impl RawZone {
         Ok(objects)
     }
 
-    /// The bytes of a landed batch.
-    pub async fn get(&self, key: &str) -> Result<Vec<u8>> {
+    /// The bytes of a landed batch, as the store read them (not copied again).
+    pub async fn get(&self, key: &str) -> Result<bytes::Bytes> {
         let read = async { self.store.get(&Path::from(key)).await?.bytes().await };
         read.await
-            .map(|b| b.to_vec())
             .map_err(|e| Error::RawZone(format!("reading {key}: {e}")))
     }
 }
 
 /// Records in an object: one per line.
 fn bytecount_lines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|b| **b == b'\n').count()
+    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 /// Reads `topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json` back into its parts.
