@@ -53,11 +53,8 @@ pub fn land(args: Land, stderr: &mut dyn Write) -> Result<(), CliError> {
                     partition: partition as i32,
                     records: batch,
                 };
-                let report = lander.land(&batch, Utc::now()).await;
-                match report.error {
-                    Some(e) => Err(pinpipe::Error::RawZone(e)),
-                    None => Ok((report.objects.len() as u64, report.quarantined)),
-                }
+                let report = lander.land(&batch, Utc::now()).await?;
+                Ok::<_, pinpipe::Error>((report.objects.len() as u64, report.quarantined))
             };
             for (i, line) in BufReader::new(open(&path)?).split(b'\n').enumerate() {
                 let line = line.map_err(|source| CliError::File {

@@ -44,9 +44,6 @@ pub struct LandingReport {
     pub quarantined: u64,
     /// Raw objects created now.
     pub objects: Vec<String>,
-    /// Set when the batch must be delivered again (an infrastructure failure): its first offset.
-    pub failed_from: Option<i64>,
-    pub error: Option<String>,
 }
 
 /// Lands partition batches; keeps the quarantine handle warm between invocations.
@@ -68,9 +65,15 @@ impl Lander {
         })
     }
 
-    /// Lands one partition batch. Never fails as a whole: bad values are quarantined; an
-    /// infrastructure failure sets [`LandingReport::failed_from`] so that the batch is delivered again.
-    pub async fn land(&mut self, batch: &PartitionBatch, now: DateTime<Utc>) -> LandingReport {
+    /// Lands one partition batch. Bad values are quarantined (data, not errors); an `Err` is an
+    /// infrastructure failure (the store, the quarantine commit, a topic that feeds no table,
+    /// offsets out of order) after which the batch must be delivered again: landing is idempotent,
+    /// so a redelivery adds only what this attempt did not.
+    pub async fn land(
+        &mut self,
+        batch: &PartitionBatch,
+        now: DateTime<Utc>,
+    ) -> Result<LandingReport> {
         let table = self.routes.table_for(&batch.topic);
         let mut report = LandingReport {
             topic: batch.topic.clone(),
@@ -82,7 +85,7 @@ impl Lander {
             ..LandingReport::default()
         };
         if batch.records.is_empty() {
-            return report;
+            return Ok(report);
         }
         let result = match table {
             Some(table) => self.try_land(table, batch, now, &mut report).await,
@@ -90,9 +93,8 @@ impl Lander {
         };
         if let Err(e) = result {
             self.quarantine = None;
-            warn!(topic = %batch.topic, partition = batch.partition, error = %e, "Partition batch failed; it will be retried.");
-            report.failed_from = report.first_offset;
-            report.error = Some(e.to_string());
+            warn!(topic = %batch.topic, partition = batch.partition, first_offset = report.first_offset, error = %e, "Partition batch failed; the whole batch must be delivered again.");
+            return Err(e);
         }
         info!(
             topic = %report.topic,
@@ -104,10 +106,9 @@ impl Lander {
             found = report.found,
             quarantined = report.quarantined,
             objects = report.objects.len(),
-            failed = report.failed_from.is_some(),
             "Landed partition batch."
         );
-        report
+        Ok(report)
     }
 
     async fn try_land(

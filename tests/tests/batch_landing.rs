@@ -71,8 +71,7 @@ async fn records_land_as_received_and_bad_values_are_quarantined_once_however_of
         let mut lander = Lander::new(warehouse.clone(), TopicRoutes::default()).unwrap();
         let now = chrono::Utc::now();
 
-        let first = lander.land(&batch(8), now).await;
-        assert_eq!(first.error, None, "{backend}");
+        let first = lander.land(&batch(8), now).await.unwrap();
         assert_eq!(
             (first.landed, first.found, first.quarantined),
             (5, 0, 3),
@@ -85,13 +84,13 @@ async fn records_land_as_received_and_bad_values_are_quarantined_once_however_of
         assert_eq!(quarantine_reasons(&warehouse).await, expected, "{backend}");
 
         // the same batch again, then a longer one from the same offset
-        let again = lander.land(&batch(8), now).await;
+        let again = lander.land(&batch(8), now).await.unwrap();
         assert_eq!(
             (again.landed, again.found, again.quarantined),
             (0, 5, 0),
             "{backend}"
         );
-        let longer = lander.land(&batch(12), now).await;
+        let longer = lander.land(&batch(12), now).await.unwrap();
         assert_eq!(
             (longer.landed, longer.found, longer.quarantined),
             (4, 5, 0),
@@ -122,15 +121,14 @@ async fn records_land_as_received_and_bad_values_are_quarantined_once_however_of
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_topic_fails_the_batch_for_a_retry_and_lands_nothing() {
+async fn an_unknown_topic_is_an_error_for_a_retry_and_lands_nothing() {
     let dir = TempDir::new("landing-unknown");
     let warehouse = Warehouse::open(dir.path().to_str().unwrap(), &AwsConfig::default()).unwrap();
     let mut lander = Lander::new(warehouse.clone(), TopicRoutes::default()).unwrap();
     let mut unknown = batch(3);
     unknown.topic = "clicks".into();
-    let report = lander.land(&unknown, chrono::Utc::now()).await;
-    assert_eq!(report.failed_from, Some(0));
-    assert!(report.error.unwrap().contains("clicks"));
+    let error = lander.land(&unknown, chrono::Utc::now()).await.unwrap_err();
+    assert!(error.to_string().contains("clicks"), "{error}");
     assert!(
         RawZone::new(&warehouse)
             .unwrap()

@@ -40,13 +40,16 @@ struct Handler {
     calls: AtomicU64,
     /// Invocation numbers (1-based) that fail as a whole before reaching the handler.
     crash_on: Vec<u64>,
-    /// Invocation numbers whose answer reports the first partition as failed from its first record
-    /// although the handler landed it (a lost answer: MSK redelivers from that offset).
-    redeliver_on: Vec<u64>,
-    /// The same, but failed from the middle of the partition's records: a redelivery starting
-    /// inside a landed object (MSK never does this with the handler's answers; a manual offset
-    /// reset can).
-    redeliver_middle_on: Vec<u64>,
+    /// Invocation numbers that fail after the handler landed everything (a timeout or a lost
+    /// answer: Lambda delivers the whole batch again).
+    lose_answer_on: Vec<u64>,
+    /// Invocation numbers whose answer reports the first partition as failed from the middle of
+    /// its records although the handler landed them: with `ReportBatchItemFailures` (provisioned
+    /// mode) a redelivery starting inside a landed object.
+    report_middle_on: Vec<u64>,
+    /// A file standing where the raw zone's `topics/` folder goes, so that landing fails until
+    /// it is removed before the given invocation.
+    blocked_until: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Handler {
@@ -61,8 +64,9 @@ impl Handler {
             state: msk_consumer::State::new(&config, false).unwrap(),
             calls: AtomicU64::new(0),
             crash_on: Vec::new(),
-            redeliver_on: Vec::new(),
-            redeliver_middle_on: Vec::new(),
+            lose_answer_on: Vec::new(),
+            report_middle_on: Vec::new(),
+            blocked_until: None,
         }
     }
 }
@@ -73,20 +77,23 @@ impl Invoke for Handler {
         if self.crash_on.contains(&call) {
             return Err(format!("invocation {call} crashed (injected)"));
         }
+        if let Some((blocker, until)) = &self.blocked_until
+            && call == *until
+        {
+            std::fs::remove_file(blocker).unwrap();
+        }
         let answer = msk_consumer::handle_json(&self.state, event.clone())
             .await
             .map_err(|e| e.to_string())?;
-        let from = if self.redeliver_on.contains(&call) {
-            Some(0)
-        } else if self.redeliver_middle_on.contains(&call) {
-            Some(1)
-        } else {
-            None
-        };
-        if let Some(half) = from {
+        if self.lose_answer_on.contains(&call) {
+            return Err(format!(
+                "invocation {call} timed out after landing (injected)"
+            ));
+        }
+        if self.report_middle_on.contains(&call) {
             let (key, records) = event["records"].as_object().unwrap().iter().next().unwrap();
             let records = records.as_array().unwrap();
-            let failed = &records[records.len() / 2 * half];
+            let failed = &records[records.len() / 2];
             return Ok(json!({"batchItemFailures": [
                 {"itemIdentifier": {"partition": key, "offset": failed["offset"]}}
             ]}));
@@ -220,7 +227,7 @@ async fn real_posts_through_kafka_become_2019_batch_rows_per_table_and_the_golde
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_and_partly_failed_invocations_are_retried_without_losing_or_doubling_a_record() {
+async fn failed_invocations_are_retried_whole_without_losing_or_doubling_a_record() {
     let tansu = Tansu::get();
     let dir = TempDir::new("batch-retry");
     let uri = dir.path().join("warehouse").display().to_string();
@@ -229,13 +236,13 @@ async fn failed_and_partly_failed_invocations_are_retried_without_losing_or_doub
 
     let mut handler = Handler::new(&uri, &AwsConfig::default());
     handler.crash_on = vec![1, 4];
-    handler.redeliver_on = vec![2, 6];
+    handler.lose_answer_on = vec![2, 6];
     let mut options = runner_options(tansu, &topics, &format!("{prefix}-group"));
     options.batch_size = 250;
     let summary = consume(handler, options).await;
     assert_eq!(summary.records(), 3 * 2_262, "{summary:?}");
-    assert_eq!(summary.failed_invocations, 2);
-    assert_eq!(summary.partial_failures, 2);
+    assert_eq!(summary.failed_invocations, 4);
+    assert_eq!(summary.partial_failures, 0);
 
     let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
     assert_eq!(raw_records(&warehouse, &topics).await, [2_262; 3]);
@@ -248,6 +255,72 @@ async fn failed_and_partly_failed_invocations_are_retried_without_losing_or_doub
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_cannot_reach_the_raw_zone_fails_its_invocation_and_lands_whole_once_the_store_is_back()
+ {
+    let tansu = Tansu::get();
+    let dir = TempDir::new("batch-store-down");
+    let warehouse_dir = dir.path().join("warehouse");
+    let uri = warehouse_dir.display().to_string();
+    let prefix = unique_prefix("down");
+    let topics = produce_real_posts(tansu, &prefix, 2).await;
+
+    // the raw zone cannot be written until invocation 3: a file where its folder goes
+    std::fs::create_dir_all(&warehouse_dir).unwrap();
+    let blocker = warehouse_dir.join("topics");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let mut handler = Handler::new(&uri, &AwsConfig::default());
+    handler.blocked_until = Some((blocker, 3));
+    // template.yaml's MSK mappings: no ReportBatchItemFailures
+    let options = runner_options(tansu, &topics, &format!("{prefix}-group"));
+    assert!(!options.report_batch_item_failures);
+    let runner = KafkaRunner::new(handler, options).await.unwrap();
+    let summary = runner.run().await.unwrap();
+
+    assert_eq!(
+        summary.failed_invocations, 2,
+        "the handler answered the two invocations that could not land with an error: {summary:?}"
+    );
+    assert_eq!(summary.records(), 3 * 2_262, "{summary:?}");
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    assert_eq!(
+        raw_records(&warehouse, &topics).await,
+        [2_262; 3],
+        "every record landed, once"
+    );
+    let report = daily::run(&warehouse, &daily_options("2026-11-27"))
+        .await
+        .unwrap();
+    for c in &report.clean {
+        assert_eq!((c.stats.read, c.rows_written), (2_262, 2_019), "{c:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_templates_mapping_settings_a_partial_batch_response_acknowledges_the_whole_batch()
+ {
+    let tansu = Tansu::get();
+    let dir = TempDir::new("batch-partial-ignored");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let prefix = unique_prefix("ignored");
+    let topics = produce_real_posts(tansu, &prefix, 1).await;
+
+    let mut handler = Handler::new(&uri, &AwsConfig::default());
+    handler.report_middle_on = vec![1, 2];
+    let summary = consume(
+        handler,
+        runner_options(tansu, &topics, &format!("{prefix}-group")),
+    )
+    .await;
+    // Lambda commits the offsets of a finished invocation whatever it answered: nothing is
+    // delivered again, so a handler that reported a failure instead of failing would lose it
+    assert_eq!(summary.partial_failures, 0, "{summary:?}");
+    assert_eq!(summary.failed_invocations, 0, "{summary:?}");
+    assert_eq!(summary.records(), 3 * 2_262, "{summary:?}");
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    assert_eq!(raw_records(&warehouse, &topics).await, [2_262; 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_starting_inside_a_landed_object_still_leaves_each_batch_row_once() {
     let tansu = Tansu::get();
     let dir = TempDir::new("batch-middle");
@@ -256,9 +329,11 @@ async fn a_redelivery_starting_inside_a_landed_object_still_leaves_each_batch_ro
     let topics = produce_real_posts(tansu, &prefix, 1).await;
 
     let mut handler = Handler::new(&uri, &AwsConfig::default());
-    handler.redeliver_middle_on = vec![1];
+    handler.report_middle_on = vec![1];
     let mut options = runner_options(tansu, &topics, &format!("{prefix}-group"));
     options.batch_size = 200;
+    // a mapping in provisioned mode with ReportBatchItemFailures (not template.yaml's)
+    options.report_batch_item_failures = true;
     let summary = consume(handler, options).await;
     assert_eq!(summary.records(), 3 * 2_262, "{summary:?}");
     assert_eq!(summary.partial_failures, 1);

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pinpipe::config::AwsConfig;
+use pinpipe::kafka::KafkaRunnerOptions;
 use pinpipe::lake::{Warehouse, sql};
 use pinpipe_tests::TempDir;
 use serde_json::Value;
@@ -229,6 +230,51 @@ fn no_function_policy_grants_a_wildcard_action_or_a_data_action_on_every_resourc
             }
         }
     }
+}
+
+/// The local Kafka runner stands in for these mappings, so it must read a handler's answer exactly
+/// as Lambda does under their settings: a partial batch response only where the mapping enables
+/// `ReportBatchItemFailures` (which Lambda honours for Kafka only in provisioned mode). The
+/// msk-consumer therefore fails the invocation to have a batch delivered again.
+#[test]
+fn every_msk_mapping_is_read_by_lambda_as_the_local_kafka_runner_reads_it() {
+    let template = template();
+    let runner = KafkaRunnerOptions::default();
+    let mut msk = 0;
+    for (name, mapping) in resources(&template, "AWS::Lambda::EventSourceMapping") {
+        let p = &mapping["Properties"];
+        if p["Topics"].is_null() {
+            continue;
+        }
+        msk += 1;
+        assert_eq!(
+            p["FunctionName"]["Ref"], "MskConsumerFunction",
+            "{name}: the msk-consumer"
+        );
+        let reports_failures = p["FunctionResponseTypes"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures"));
+        let provisioned = !p["ProvisionedPollerConfig"].is_null();
+        assert!(
+            !reports_failures || provisioned,
+            "{name}: Lambda ignores ReportBatchItemFailures on a Kafka mapping outside provisioned mode"
+        );
+        assert_eq!(
+            reports_failures, runner.report_batch_item_failures,
+            "{name}: the runner must read the answer as this mapping does"
+        );
+        assert_eq!(
+            p["StartingPosition"] == "TRIM_HORIZON",
+            runner.from_earliest,
+            "{name}: the runner starts where this mapping starts"
+        );
+        assert_eq!(
+            p["Topics"].as_array().map(Vec::len),
+            Some(1),
+            "{name}: one topic (one consumer group) per mapping"
+        );
+    }
+    assert_eq!(msk, 3, "one mapping per topic");
 }
 
 #[test]

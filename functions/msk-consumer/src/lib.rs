@@ -1,7 +1,12 @@
 //! The `msk-consumer` handler: decodes a `KafkaEvent` (records grouped by `"<topic>-<partition>"`,
-//! base64 values), hands each topic partition's records to the library's [`Lander`] (raw zone as
-//! received; values that are not JSON objects to the quarantine), and answers with the Kafka partial
-//! batch response — only partitions that failed for infrastructure reasons are listed.
+//! base64 values) and hands each topic partition's records to the library's [`Lander`] (raw zone as
+//! received; values that are not JSON objects to the quarantine).
+//!
+//! An infrastructure failure fails the invocation. The MSK event source mappings in
+//! `template.yaml` do not enable `ReportBatchItemFailures` (Lambda honours it for Kafka only in
+//! provisioned mode), so Lambda takes any answer of a finished invocation as "every record done"
+//! and commits the offsets: only an error makes it deliver the batch again. Landing is
+//! idempotent, so the retry adds only what the failed attempt did not land.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +30,13 @@ pub enum Error {
     Pinpipe(#[from] pinpipe::Error),
     #[error("not a Kafka event: {0}")]
     Event(#[from] serde_json::Error),
+    /// A partition batch could not be landed; Lambda delivers the whole batch again.
+    #[error("{topic}-{partition} not landed, the batch must be delivered again: {source}")]
+    Landing {
+        topic: String,
+        partition: i32,
+        source: pinpipe::Error,
+    },
 }
 
 impl From<Error> for Diagnostic {
@@ -37,7 +49,9 @@ impl From<Error> for Diagnostic {
 }
 
 /// `{"batchItemFailures":[{"itemIdentifier":{"partition":"<topic>-<p>","offset":N}}]}` (spec §3.2;
-/// `aws_lambda_events` has no type for it).
+/// `aws_lambda_events` has no type for it). The handler answers it with no failure: failures are
+/// errors (see the module), so the answer is right whether or not a mapping enables
+/// `ReportBatchItemFailures`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaBatchResponse {
@@ -76,7 +90,8 @@ impl State {
     }
 }
 
-/// The handler: one topic partition at a time, then the partial batch response.
+/// The handler: one topic partition at a time. The first partition that cannot be landed fails
+/// the invocation (the partitions before it are landed and will be found by the retry).
 pub async fn handle(
     state: &State,
     event: LambdaEvent<KafkaEvent>,
@@ -85,26 +100,44 @@ pub async fn handle(
     let batches = partition_batches(event.payload);
     let mut lander = state.lander.lock().await;
     let mut reports = Vec::with_capacity(batches.len());
+    let mut failed = None;
     for batch in &batches {
-        reports.push(lander.land(batch, now).await);
+        match lander.land(batch, now).await {
+            Ok(report) => reports.push(report),
+            Err(source) => {
+                failed = Some(Error::Landing {
+                    topic: batch.topic.clone(),
+                    partition: batch.partition,
+                    source,
+                });
+                break;
+            }
+        }
     }
     drop(lander);
     if state.emit_metrics {
-        for line in metric_lines(&state.metrics_namespace, &reports, Utc::now()) {
+        for line in metric_lines(
+            &state.metrics_namespace,
+            &reports,
+            failed.is_some(),
+            Utc::now(),
+        ) {
             println!("{line}");
         }
     }
-    let response = partial_batch_response(&reports);
     info!(
         request_id = %event.context.request_id,
         partitions = reports.len(),
         records = reports.iter().map(|r| r.records).sum::<u64>(),
         landed = reports.iter().map(|r| r.landed).sum::<u64>(),
         quarantined = reports.iter().map(|r| r.quarantined).sum::<u64>(),
-        failed = response.batch_item_failures.len(),
+        failed = failed.is_some(),
         "Invocation done."
     );
-    Ok(response)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(KafkaBatchResponse::default()),
+    }
 }
 
 /// The handler over JSON, for local runners that invoke the function in process.
@@ -158,25 +191,15 @@ pub fn partition_batches(event: KafkaEvent) -> Vec<PartitionBatch> {
         .collect()
 }
 
-pub fn partial_batch_response(reports: &[LandingReport]) -> KafkaBatchResponse {
-    KafkaBatchResponse {
-        batch_item_failures: reports
-            .iter()
-            .filter_map(|r| {
-                r.failed_from.map(|offset| KafkaBatchItemFailure {
-                    item_identifier: KafkaItemIdentifier {
-                        partition: format!("{}-{}", r.topic, r.partition),
-                        offset,
-                    },
-                })
-            })
-            .collect(),
-    }
-}
-
-/// One EMF line per partition batch, by function and topic.
-pub fn metric_lines(namespace: &str, reports: &[LandingReport], at: DateTime<Utc>) -> Vec<String> {
-    reports
+/// One EMF line per partition batch landed, by function and table, and one `InvocationsFailed`
+/// line when a partition could not be landed.
+pub fn metric_lines(
+    namespace: &str,
+    reports: &[LandingReport],
+    failed: bool,
+    at: DateTime<Utc>,
+) -> Vec<String> {
+    let mut lines: Vec<String> = reports
         .iter()
         .map(|r| {
             MetricSet::new(namespace)
@@ -186,10 +209,18 @@ pub fn metric_lines(namespace: &str, reports: &[LandingReport], at: DateTime<Utc
                 .count("RecordsLanded", r.landed)
                 .count("RecordsRedelivered", r.found)
                 .count("RecordsRejected", r.quarantined)
-                .count("PartitionsFailed", u64::from(r.failed_from.is_some()))
                 .to_line(at)
         })
-        .collect()
+        .collect();
+    if failed {
+        lines.push(
+            MetricSet::new(namespace)
+                .dimension("Function", "msk-consumer")
+                .count("InvocationsFailed", 1)
+                .to_line(at),
+        );
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -221,26 +252,6 @@ mod tests {
         assert_eq!(
             pin.records[1].value.as_deref(),
             Some(b"not json".as_slice())
-        );
-    }
-
-    #[test]
-    fn the_partial_batch_response_names_failed_partitions_from_their_first_offset() {
-        let failed = LandingReport {
-            topic: "12471ce1b695.pin".into(),
-            partition: 1,
-            failed_from: Some(7),
-            ..LandingReport::default()
-        };
-        let ok = LandingReport::default();
-        assert_eq!(
-            serde_json::to_value(partial_batch_response(&[ok, failed])).unwrap(),
-            serde_json::json!({"batchItemFailures": [
-                {"itemIdentifier": {"partition": "12471ce1b695.pin-1", "offset": 7}}]})
-        );
-        assert_eq!(
-            serde_json::to_value(partial_batch_response(&[])).unwrap(),
-            serde_json::json!({"batchItemFailures": []})
         );
     }
 }

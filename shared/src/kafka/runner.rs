@@ -1,8 +1,14 @@
 //! A local stand-in for Lambda's MSK event source: consumes topics from a Kafka-protocol broker,
 //! invokes the handler with `KafkaEvent`s of at most `batch_size` records, retries a failed
-//! invocation with the same records, redelivers a partial failure from the failed offset of each
-//! listed partition, and commits a partition's offset only once the handler acknowledged the
-//! records before it. One runner per consumer group: partitions are assigned, not balanced.
+//! invocation (an `Err`: the function errored, crashed or timed out) with the same records, and
+//! commits a partition's offset only once the handler acknowledged the records before it.
+//!
+//! As on Lambda, the answer of a finished invocation is read only when the mapping enables
+//! `ReportBatchItemFailures` ([`KafkaRunnerOptions::report_batch_item_failures`], which Lambda
+//! honours for Kafka only in provisioned mode): then a partial batch response redelivers each listed
+//! partition from its failed offset. Without it — `template.yaml`'s MSK mappings — any answer
+//! acknowledges the whole batch, and a handler that reports failures in its answer loses them.
+//! One runner per consumer group: partitions are assigned, not balanced.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -43,6 +49,9 @@ pub struct KafkaRunnerOptions {
     pub idle_exit: Option<Duration>,
     /// The event's `eventSourceArn`.
     pub event_source_arn: String,
+    /// `FunctionResponseTypes: [ReportBatchItemFailures]`: read the answer's partial batch
+    /// response. Off by default, as in `template.yaml`'s MSK mappings.
+    pub report_batch_item_failures: bool,
 }
 
 impl Default for KafkaRunnerOptions {
@@ -57,6 +66,7 @@ impl Default for KafkaRunnerOptions {
             max_retries: None,
             idle_exit: None,
             event_source_arn: "arn:aws:kafka:local:000000000000:cluster/pinpipe-local/local".into(),
+            report_batch_item_failures: false,
         }
     }
 }
@@ -262,7 +272,11 @@ impl<I: Invoke> KafkaRunner<I> {
             self.summary.invocations += 1;
             match self.invoker.invoke(event).await {
                 Ok(answer) => {
-                    let failed = failed_from(&answer);
+                    let failed = if self.options.report_batch_item_failures {
+                        failed_from(&answer)
+                    } else {
+                        BTreeMap::new()
+                    };
                     let (done, rest): (Vec<EventRecord>, Vec<EventRecord>) =
                         pending.into_iter().partition(|r| {
                             failed
