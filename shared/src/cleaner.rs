@@ -108,6 +108,20 @@ impl CleanStats {
         }
     }
 
+    /// Adds another count of the same table (the daily run's attempts at one table).
+    pub fn merge(&mut self, other: &CleanStats) {
+        self.read += other.read;
+        self.clean += other.clean;
+        self.duplicates += other.duplicates;
+        for (mine, theirs) in self.rejected.iter_mut().zip(other.rejected) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.nulled.iter_mut().zip(other.nulled) {
+            *mine += theirs;
+        }
+        self.unknown_keys += other.unknown_keys;
+    }
+
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().sum()
     }

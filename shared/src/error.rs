@@ -44,6 +44,10 @@ pub enum Error {
         "source {0} is committed for part of this append: filter the batch by the committed position first"
     )]
     PartlyCommitted(String),
+    /// Another writer moved this progress on while this one worked (a concurrent daily run):
+    /// nothing was written; the work is to be chosen again from the table's new state.
+    #[error("another run moved {0} on first; this run's work is chosen again from its progress")]
+    ProgressMoved(String),
     #[cfg(feature = "mysql")]
     #[error("source database: {0}")]
     Mysql(#[from] sqlx::Error),

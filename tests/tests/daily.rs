@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
+use futures::TryStreamExt;
 use pinpipe::Table;
 use pinpipe::config::{AwsConfig, TopicRoutes};
 use pinpipe::daily::{self, DailyOptions, DailyReport, Stages};
@@ -64,8 +65,7 @@ async fn land(
                 partition: partition as i32,
                 records: chunk.to_vec(),
             };
-            let report = lander.land(&batch, Utc::now()).await;
-            assert_eq!(report.error, None);
+            lander.land(&batch, Utc::now()).await.unwrap();
         }
     }
 }
@@ -594,4 +594,187 @@ async fn a_spent_time_budget_leaves_the_raw_objects_for_the_next_run_and_loses_n
             "{c:?}"
         );
     }
+}
+
+/// Real row `i % 2,262` of `payloads` (as the emulator sent it) with `ind` (its `index`) set to
+/// `ind`: every record a post of its own.
+fn post(payloads: &[Vec<u8>], i: usize, ind: usize) -> Vec<u8> {
+    let mut value: Value = serde_json::from_slice(&payloads[i % payloads.len()]).unwrap();
+    value["index"] = json!(ind);
+    serde_json::to_vec(&value).unwrap()
+}
+
+/// One delivery to partition 0 of `<PREFIX>.pin`: offsets `offsets`, the record at offset `o`
+/// being post `ind(o)`.
+async fn deliver(
+    lander: &mut Lander,
+    offsets: std::ops::Range<i64>,
+    ind: impl Fn(i64) -> usize,
+) -> pinpipe::landing::LandingReport {
+    let payloads = emulator_payloads(Table::Pin);
+    let batch = PartitionBatch {
+        topic: format!("{PREFIX}.pin"),
+        partition: 0,
+        records: offsets
+            .map(|o| KafkaRecord {
+                offset: o,
+                value: Some(post(&payloads, o as usize, ind(o))),
+            })
+            .collect(),
+    };
+    lander.land(&batch, Utc::now()).await.unwrap()
+}
+
+/// `count(*)` and `count(DISTINCT ind)` of a table.
+async fn counts(warehouse: &Warehouse, table: &str) -> (u64, u64) {
+    let row = rows(
+        warehouse,
+        &format!("SELECT count(*) AS n, count(DISTINCT ind) AS d FROM {table}"),
+    )
+    .await;
+    let v: Value = serde_json::from_str(&row[0]).unwrap();
+    (v["n"].as_u64().unwrap(), v["d"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_objects_arriving_below_cleaned_ones_and_offsets_that_start_again_are_each_cleaned_once()
+ {
+    for (backend, _dir, warehouse) in [
+        {
+            let dir = TempDir::new("daily-rewind");
+            let (_, warehouse) = local_warehouse(&dir);
+            ("local", dir, warehouse)
+        },
+        {
+            let moto = Moto::get();
+            let uri = format!("s3://{}/lake", moto.bucket("daily-rewind"));
+            let warehouse = Warehouse::open(&uri, &moto.aws()).unwrap();
+            ("s3", TempDir::new("daily-rewind-s3"), warehouse)
+        },
+    ] {
+        let mut lander = Lander::new(warehouse.clone(), TopicRoutes::default()).unwrap();
+        let same = |o: i64| o as usize;
+        deliver(&mut lander, 0..200, same).await;
+        deliver(&mut lander, 200..400, same).await;
+        let first = daily::run(&warehouse, &options("2026-11-26", 1 << 20))
+            .await
+            .unwrap();
+        assert_eq!(first.clean[0].rows_written, 400, "{backend}");
+
+        // the group's offsets rewound into a landed object: [100, 500) lands as a new object
+        // below the objects cleaned, then [500, 600)
+        let rewound = deliver(&mut lander, 100..500, same).await;
+        assert_eq!(
+            rewound.objects,
+            [RawZone::key(&format!("{PREFIX}.pin"), 0, 100)],
+            "{backend}"
+        );
+        deliver(&mut lander, 500..600, same).await;
+        let second = daily::run(&warehouse, &options("2026-11-27", 1 << 20))
+            .await
+            .unwrap();
+        assert_eq!(second.clean[0].rows_written, 200, "{backend}: {second:?}");
+        assert_eq!(
+            counts(&warehouse, "batch_pin").await,
+            (600, 600),
+            "{backend}"
+        );
+
+        // the topic is recreated: offsets start again from 0 with other posts
+        let recreated = |o: i64| 10_000 + o as usize;
+        let again = deliver(&mut lander, 0..100, recreated).await;
+        assert_eq!(
+            again.objects,
+            [RawZone::key_of(&format!("{PREFIX}.pin"), 0, 0, 1)],
+            "{backend}: the key's next incarnation"
+        );
+        assert_eq!(again.found, 0, "{backend}");
+        let more = deliver(&mut lander, 100..150, recreated).await;
+        assert_eq!(more.landed, 50, "{backend}");
+        // redelivered: found, not landed again
+        let redelivered = deliver(&mut lander, 0..150, recreated).await;
+        assert_eq!(
+            (redelivered.landed, redelivered.found),
+            (0, 150),
+            "{backend}"
+        );
+        let third = daily::run(&warehouse, &options("2026-11-28", 1 << 20))
+            .await
+            .unwrap();
+        assert_eq!(third.clean[0].rows_written, 150, "{backend}: {third:?}");
+        assert_eq!(
+            counts(&warehouse, "batch_pin").await,
+            (750, 750),
+            "{backend}"
+        );
+        let new = rows(
+            &warehouse,
+            "SELECT count(*) AS n FROM batch_pin WHERE ind >= 10000",
+        )
+        .await;
+        assert_eq!(new, [r#"{"n":150}"#], "{backend}: every new record");
+
+        // and nothing is cleaned twice
+        let fourth = daily::run(&warehouse, &options("2026-11-29", 1 << 20))
+            .await
+            .unwrap();
+        assert_eq!(fourth.clean[0].objects, 0, "{backend}");
+
+        // two days on, maintenance keeps only the progress documents the tables name
+        let mut later = options("2026-11-30", 1 << 20);
+        later.now = Utc::now() + chrono::Duration::days(2);
+        daily::run(&warehouse, &later).await.unwrap();
+        let store = warehouse.object_store("").unwrap();
+        for kind in ["batch", "quarantine"] {
+            let prefix = object_store::path::Path::from(format!("tables/_progress/{kind}/pin"));
+            let docs: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+            assert_eq!(docs.len(), 1, "{backend}: {kind}: {docs:?}");
+        }
+        assert_eq!(
+            counts(&warehouse, "batch_pin").await,
+            (750, 750),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daily_runs_at_once_with_other_chunk_sizes_write_each_row_once_and_miss_none() {
+    const POSTS: usize = 6_000;
+    let dir = TempDir::new("daily-concurrent");
+    let (_, warehouse) = local_warehouse(&dir);
+    for table in Table::ALL {
+        let real = emulator_payloads(table);
+        let payloads: Vec<Vec<u8>> = (0..POSTS).map(|i| post(&real, i, i)).collect();
+        land(&warehouse, table, &payloads, 2, 0, 150).await;
+    }
+    let mut small = options("2026-11-27", 1 << 20);
+    let mut large = options("2026-11-27", 32 << 20);
+    for o in [&mut small, &mut large] {
+        o.stages = Stages {
+            clean: true,
+            insights: false,
+            maintain: false,
+        };
+    }
+    let (a, b) = tokio::join!(
+        daily::run(&warehouse, &small),
+        daily::run(&warehouse, &large)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for table in Table::ALL {
+        assert_eq!(
+            counts(&warehouse, &format!("batch_{table}")).await,
+            (POSTS as u64, POSTS as u64),
+            "{table}: every post once; restarts {:?} {:?}",
+            a.clean.iter().map(|c| c.restarts).collect::<Vec<_>>(),
+            b.clean.iter().map(|c| c.restarts).collect::<Vec<_>>()
+        );
+    }
+    let written: u64 = a.clean.iter().chain(&b.clean).map(|c| c.rows_written).sum();
+    assert_eq!(
+        written,
+        3 * POSTS as u64,
+        "between them, each row written once"
+    );
 }

@@ -1,15 +1,22 @@
 //! The daily run's first stage: raw-zone objects not cleaned yet → `tables/batch/<table>`, exactly
 //! once, rejections to the quarantine.
 //!
-//! Progress is kept per raw topic partition as a Delta `txn` ([`SourceKey::RawZone`]) in the same
-//! commit as the rows: the first offset of the last object cleaned. Raw objects are immutable and a
-//! partition's objects never overlap ([`RawZone::land`]), so "objects after the committed first
-//! offset" are exactly the ones not cleaned yet. The quarantine keeps its own position per
-//! partition, so a crash between the two commits neither loses nor doubles a rejection. Objects are
-//! cleaned in chunks of bounded size (one commit per chunk), so memory does not grow with a day's
+//! Which objects a table has taken in is a [`RawProgress`] (see `lake::raw_progress`): the objects
+//! done, by key and creation instant, so that an object is cleaned once whatever order objects
+//! arrive in — one landed below objects already cleaned (a redelivery starting inside a landed
+//! object), or at offsets that started again (a recreated topic). Each chunk of objects is one
+//! append whose commit moves the table's progress from the document the run read to a new one
+//! ([`Swap`]), so the rows and the progress land together. The quarantine keeps its own progress
+//! per table, so a crash between the two commits neither loses nor doubles a rejection. Objects
+//! are cleaned in chunks of bounded size, oldest first, so memory does not grow with a day's
 //! volume. Re-posted records (an `ind` the batch table holds) are dropped against an [`IndIndex`].
+//!
+//! Two runs at once (the schedule and a `pinpipe daily`, or a retry of a run that timed out) clean
+//! the same objects; the first commit wins, and the other finds the progress moved
+//! ([`crate::Error::ProgressMoved`]): it drops its chunk and starts the table over from the
+//! winner's progress and rows, so no row is written twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -19,8 +26,8 @@ use tracing::{info, warn};
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
 use crate::config::TopicRoutes;
 use crate::lake::{
-    Appended, Checkpoint, IndIndex, LakeTable, Position, RawObject, RawZone, SourceKey, TableId,
-    Warehouse,
+    Appended, IndIndex, LakeTable, Position, ProgressDocs, RAW_SETTLE, RawObject, RawProgress,
+    RawZone, SourceKey, Swap, TableId, Warehouse,
 };
 use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::CleanRow;
@@ -29,8 +36,13 @@ use crate::{Result, Table, schema};
 /// Raw objects fetched at once.
 const FETCH_CONCURRENCY: usize = 16;
 
-/// A raw topic partition and the first offset of the last object the batch table holds.
-pub type Progress = BTreeMap<(Table, String, i32), i64>;
+/// Each batch table's progress through the raw zone: the id of the progress document its last
+/// cleaning commit named (absent: nothing cleaned yet).
+pub type Progress = BTreeMap<Table, i64>;
+
+/// Restarts of one table's cleaning after losing a race to another run. Each loss means the other
+/// run committed a chunk, so this bounds nothing real; it only stops a fault from looping forever.
+const MAX_RESTARTS: u32 = 10_000;
 
 /// What the cleaning stage did for one table.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,7 +52,8 @@ pub struct BatchCleanReport {
     pub objects: u64,
     /// Raw objects not read because the run's time budget was spent (the next run takes them).
     pub objects_left: u64,
-    /// Cleaning counters over the records read.
+    /// Cleaning counters over the records read (a chunk lost to another run, and read again after
+    /// the restart, counts twice; so do its raw objects in `objects`).
     pub stats: CleanStats,
     /// Clean rows dropped because the table already held their `ind`.
     pub reposts: u64,
@@ -50,6 +63,8 @@ pub struct BatchCleanReport {
     pub commits: u64,
     /// The batch table's version after the stage.
     pub version: u64,
+    /// Times the table's cleaning started over after another run committed first.
+    pub restarts: u32,
     pub ms: u64,
 }
 
@@ -89,17 +104,32 @@ pub async fn clean_new_raw(
         let topics = topics.get(&table).cloned().unwrap_or_default();
         let (warehouse, raw) = (warehouse.clone(), raw.clone());
         tasks.push(tokio::spawn(async move {
-            let mut progress = Progress::new();
-            let report = clean_table(
-                &warehouse,
-                &raw,
-                table,
-                &topics,
-                now,
-                (chunk_bytes, deadline),
-                &mut progress,
-            )
-            .await?;
+            let started = Instant::now();
+            let mut report = BatchCleanReport::new(table);
+            let progress = loop {
+                let mut cleaner = TableCleaner::new(table);
+                let cleaned = clean_table(
+                    &warehouse,
+                    &raw,
+                    table,
+                    &topics,
+                    now,
+                    (chunk_bytes, deadline),
+                    (&mut cleaner, &mut report),
+                )
+                .await;
+                // counted whether the attempt finished or lost a race: its commits stand
+                report.stats.merge(cleaner.stats());
+                match cleaned {
+                    Err(crate::Error::ProgressMoved(source)) if report.restarts < MAX_RESTARTS => {
+                        report.restarts += 1;
+                        info!(table = table.name(), %source, restarts = report.restarts, "Another run cleaned first; starting the table over from its progress.");
+                    }
+                    other => break other?,
+                }
+            };
+            report.ms = started.elapsed().as_millis() as u64;
+            log_report(&report);
             Ok::<_, crate::Error>((report, progress))
         }));
     }
@@ -109,12 +139,96 @@ pub async fn clean_new_raw(
         let (report, table_progress) = task
             .await
             .map_err(|e| crate::Error::Warehouse(format!("a cleaning task stopped: {e}")))??;
+        if let Some(id) = table_progress {
+            progress.insert(report.table, id);
+        }
         reports.push(report);
-        progress.extend(table_progress);
     }
     Ok((reports, progress))
 }
 
+impl BatchCleanReport {
+    fn new(table: Table) -> Self {
+        BatchCleanReport {
+            table,
+            objects: 0,
+            objects_left: 0,
+            stats: CleanStats::new(table),
+            reposts: 0,
+            rows_written: 0,
+            quarantined: 0,
+            commits: 0,
+            version: 0,
+            restarts: 0,
+            ms: 0,
+        }
+    }
+}
+
+fn log_report(report: &BatchCleanReport) {
+    info!(
+        table = report.table.name(),
+        objects = report.objects,
+        objects_left = report.objects_left,
+        records = report.stats.read,
+        clean = report.stats.clean,
+        duplicates = report.stats.duplicates,
+        rejected = report.stats.rejected_total(),
+        reposts = report.reposts,
+        rows_written = report.rows_written,
+        quarantined = report.quarantined,
+        commits = report.commits,
+        version = report.version,
+        restarts = report.restarts,
+        ms = report.ms,
+        "Cleaned new raw objects."
+    );
+}
+
+/// One progress the chunks move on: the batch table's (its rows) or the quarantine's share for
+/// the table (its rejections).
+struct Side {
+    docs: ProgressDocs,
+    id: Option<i64>,
+    done: RawProgress,
+}
+
+impl Side {
+    /// The progress `lake` names now.
+    async fn read(warehouse: &Warehouse, lake: &mut LakeTable, table: Table) -> Result<Side> {
+        let docs = ProgressDocs::new(warehouse, lake.id(), table)?;
+        let id = match lake.committed(&SourceKey::RawProgress { table }).await? {
+            Some(Position::Offset(id)) => Some(id),
+            _ => None,
+        };
+        let done = docs.load(id).await?;
+        Ok(Side { docs, id, done })
+    }
+
+    /// Stores the progress with `objects` taken in, settled up to `settled`, and returns the swap
+    /// that commits it (the attempt ends if that commit fails, so the side moves on now).
+    async fn take_in<'a>(
+        &mut self,
+        table: Table,
+        objects: impl Iterator<Item = &'a RawObject>,
+        settled: DateTime<Utc>,
+    ) -> Result<Swap> {
+        let next = self.done.advanced(objects, settled);
+        let to = self.docs.save(&next).await?;
+        let swap = Swap {
+            source: SourceKey::RawProgress { table },
+            from: self.id,
+            to,
+        };
+        (self.id, self.done) = (Some(to), next);
+        Ok(swap)
+    }
+}
+
+/// Cleans the table's objects not taken in yet, from the progress the tables hold now; returns the
+/// batch table's progress id at the end. [`crate::Error::ProgressMoved`]: another run committed
+/// first (what this attempt committed before stays, and is counted in `report`). `cleaner` is
+/// this attempt's: a restart must not take the lost chunk's records for duplicates.
 async fn clean_table(
     warehouse: &Warehouse,
     raw: &RawZone,
@@ -122,30 +236,18 @@ async fn clean_table(
     topics: &[String],
     now: DateTime<Utc>,
     (chunk_bytes, deadline): (u64, Instant),
-    progress: &mut Progress,
-) -> Result<BatchCleanReport> {
-    let started = Instant::now();
+    (cleaner, report): (&mut TableCleaner, &mut BatchCleanReport),
+) -> Result<Option<i64>> {
     let mut lake = LakeTable::open(warehouse, TableId::Batch(table)).await?;
     let mut quarantine = LakeTable::open(warehouse, TableId::Quarantine).await?;
+    let mut rows_side = Side::read(warehouse, &mut lake, table).await?;
+    let mut rejections_side = Side::read(warehouse, &mut quarantine, table).await?;
+
     let mut pending = Vec::new();
     for topic in topics {
-        let mut committed: HashMap<i32, (Option<i64>, Option<i64>)> = HashMap::new();
         for object in raw.list(topic).await? {
-            let source = source_of(&object);
-            let (rows_at, rejections_at) = match committed.get(&object.partition) {
-                Some(known) => *known,
-                None => {
-                    let rows_at = offset(lake.committed(&source).await?);
-                    let rejections_at = offset(quarantine.committed(&source).await?);
-                    committed.insert(object.partition, (rows_at, rejections_at));
-                    (rows_at, rejections_at)
-                }
-            };
-            if let Some(at) = rows_at {
-                progress.insert((table, topic.clone(), object.partition), at);
-            }
-            let rows = rows_at.is_none_or(|at| object.first_offset > at);
-            let rejections = rejections_at.is_none_or(|at| object.first_offset > at);
+            let rows = !rows_side.done.contains(&object);
+            let rejections = !rejections_side.done.contains(&object);
             if rows || rejections {
                 pending.push(Pending {
                     object,
@@ -155,20 +257,14 @@ async fn clean_table(
             }
         }
     }
+    // oldest first: the progress then settles as far as the objects cleaned allow
+    pending.sort_by(|a, b| {
+        (a.object.last_modified, &a.object.key).cmp(&(b.object.last_modified, &b.object.key))
+    });
+    // no object can appear modified before this any more (see `lake::raw_progress`)
+    let horizon = now - chrono::Duration::from_std(RAW_SETTLE).unwrap_or_default();
 
-    let mut report = BatchCleanReport {
-        table,
-        objects: 0,
-        objects_left: 0,
-        stats: CleanStats::new(table),
-        reposts: 0,
-        rows_written: 0,
-        quarantined: 0,
-        commits: 0,
-        version: lake.version(),
-        ms: 0,
-    };
-    let mut cleaner = TableCleaner::new(table);
+    report.version = lake.version();
     let mut index = IndIndex::new();
     // One chunk's rows are written (Parquet encoding, the commit) on a task of their own while
     // this one fetches and cleans the next chunk: the two halves of the work share the cores.
@@ -208,12 +304,15 @@ async fn clean_table(
                 }
             }
         }
+        let later = &chunks[i + 1..];
 
-        // the rows, with each partition's position: once the chunk before is committed (the
-        // re-post check needs the table as that commit left it), on a task of their own
-        let checkpoints = positions(chunk.iter().filter(|p| p.rows));
-        if !checkpoints.is_empty() {
-            let lake = writer.ready(&mut index, &mut report, progress).await?;
+        // the rows, with the progress they reach: once the chunk before is committed (the re-post
+        // check needs the table as that commit left it), on a task of their own
+        if chunk.iter().any(|p| p.rows) {
+            let objects = chunk.iter().filter(|p| p.rows).map(|p| &p.object);
+            let settled = settled(horizon, later, |p| p.rows);
+            let swap = rows_side.take_in(table, objects, settled).await?;
+            let lake = writer.ready(&mut index, report).await?;
             index.catch_up(&lake).await?;
             let (rows, reposts) = index.without_reposts(rows);
             report.reposts += reposts as u64;
@@ -221,43 +320,49 @@ async fn clean_table(
             let data = schema::to_record_batch(table, &rows)?;
             // the Arrow batch owns its bytes: the raw ones can go before the write starts
             drop(rows);
-            writer = BatchWriter::Appending(InFlight::start(lake, data, inds, checkpoints));
+            writer = BatchWriter::Appending(InFlight::start(lake, data, inds, swap));
         }
 
-        // the rejections, with the quarantine's own position per partition (committed even
+        // the rejections, with the quarantine's own progress for this table (committed even
         // without a rejection, so that a later run does not read these objects again for it)
-        let checkpoints = positions(chunk.iter().filter(|p| p.rejections));
-        if !checkpoints.is_empty() {
+        if chunk.iter().any(|p| p.rejections) {
+            let objects = chunk.iter().filter(|p| p.rejections).map(|p| &p.object);
+            let settled = settled(horizon, later, |p| p.rejections);
+            let swap = rejections_side.take_in(table, objects, settled).await?;
             let data = schema::quarantine_batch(&rejected)?;
-            if let Appended::Committed { rows, .. } | Appended::Recovered { rows, .. } =
-                quarantine.append(vec![data], &checkpoints).await?
-            {
+            let appended = match quarantine.append_swapping(vec![data], &swap).await {
+                Ok(appended) => appended,
+                Err(e) => {
+                    // the rows' append in flight finishes (and is counted) before this returns
+                    writer.ready(&mut index, report).await?;
+                    return Err(e);
+                }
+            };
+            if let Appended::Committed { rows, .. } | Appended::Recovered { rows, .. } = appended {
                 report.quarantined += rows as u64;
             }
             crate::failpoint::hit("daily-after-quarantine-commit");
         }
     }
-    let lake = writer.ready(&mut index, &mut report, progress).await?;
-    report.stats = cleaner.stats().clone();
+    let lake = writer.ready(&mut index, report).await?;
     report.version = lake.version();
-    report.ms = started.elapsed().as_millis() as u64;
-    info!(
-        table = table.name(),
-        objects = report.objects,
-        objects_left = report.objects_left,
-        records = report.stats.read,
-        clean = report.stats.clean,
-        duplicates = report.stats.duplicates,
-        rejected = report.stats.rejected_total(),
-        reposts = report.reposts,
-        rows_written = report.rows_written,
-        quarantined = report.quarantined,
-        commits = report.commits,
-        version = report.version,
-        ms = report.ms,
-        "Cleaned new raw objects."
-    );
-    Ok(report)
+    Ok(rows_side.id)
+}
+
+/// The instant the progress may settle up to after a chunk: the horizon, or earlier if an object
+/// still to be taken in (in a later chunk, or left for the next run) was modified before it.
+fn settled(
+    horizon: DateTime<Utc>,
+    later: &[&[Pending]],
+    needed: impl Fn(&Pending) -> bool,
+) -> DateTime<Utc> {
+    later
+        .iter()
+        .flat_map(|c| c.iter())
+        .filter(|p| needed(p))
+        .map(|p| p.object.last_modified)
+        .min()
+        .map_or(horizon, |oldest| oldest.min(horizon))
 }
 
 /// The batch table: ready for the next append, or busy with one.
@@ -268,15 +373,10 @@ enum BatchWriter {
 
 impl BatchWriter {
     /// The table, once any append in flight is done (and counted).
-    async fn ready(
-        self,
-        index: &mut IndIndex,
-        report: &mut BatchCleanReport,
-        progress: &mut Progress,
-    ) -> Result<LakeTable> {
+    async fn ready(self, index: &mut IndIndex, report: &mut BatchCleanReport) -> Result<LakeTable> {
         match self {
             BatchWriter::Idle(lake) => Ok(lake),
-            BatchWriter::Appending(append) => append.finish(index, report, progress).await,
+            BatchWriter::Appending(append) => append.finish(index, report).await,
         }
     }
 }
@@ -285,7 +385,6 @@ impl BatchWriter {
 struct InFlight {
     task: tokio::task::JoinHandle<(LakeTable, Result<Appended>)>,
     inds: Vec<i64>,
-    checkpoints: Vec<Checkpoint>,
 }
 
 impl InFlight {
@@ -293,26 +392,20 @@ impl InFlight {
         mut lake: LakeTable,
         data: arrow::record_batch::RecordBatch,
         inds: Vec<i64>,
-        checkpoints: Vec<Checkpoint>,
+        swap: Swap,
     ) -> Self {
-        let positions = checkpoints.clone();
         let task = tokio::spawn(async move {
-            let appended = lake.append(vec![data], &positions).await;
+            let appended = lake.append_swapping(vec![data], &swap).await;
             (lake, appended)
         });
-        InFlight {
-            task,
-            inds,
-            checkpoints,
-        }
+        InFlight { task, inds }
     }
 
-    /// Waits for the append; counts it, records the positions reached, and gives the table back.
+    /// Waits for the append; counts it and gives the table back.
     async fn finish(
         self,
         index: &mut IndIndex,
         report: &mut BatchCleanReport,
-        progress: &mut Progress,
     ) -> Result<LakeTable> {
         let (lake, appended) = self
             .task
@@ -330,47 +423,9 @@ impl InFlight {
             }
             Appended::AlreadyCommitted | Appended::Nothing => {}
         }
-        for c in &self.checkpoints {
-            if let (SourceKey::RawZone { topic, partition }, Position::Offset(at)) =
-                (&c.source, &c.position)
-            {
-                progress.insert((report.table, topic.clone(), *partition), *at);
-            }
-        }
         crate::failpoint::hit("daily-after-clean-commit");
         Ok(lake)
     }
-}
-
-fn source_of(object: &RawObject) -> SourceKey {
-    SourceKey::RawZone {
-        topic: object.topic.clone(),
-        partition: object.partition,
-    }
-}
-
-fn offset(position: Option<Position>) -> Option<i64> {
-    match position {
-        Some(Position::Offset(o)) => Some(o),
-        _ => None,
-    }
-}
-
-/// Each partition's last object among `objects`, as a position to commit.
-fn positions<'a>(objects: impl Iterator<Item = &'a Pending>) -> Vec<Checkpoint> {
-    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for p in objects {
-        let at = last
-            .entry((p.object.topic.clone(), p.object.partition))
-            .or_insert(p.object.first_offset);
-        *at = (*at).max(p.object.first_offset);
-    }
-    last.into_iter()
-        .map(|((topic, partition), at)| Checkpoint {
-            source: SourceKey::RawZone { topic, partition },
-            position: Position::Offset(at),
-        })
-        .collect()
 }
 
 /// Consecutive runs of objects of at most `max_bytes` each (at least one object per run).
@@ -415,8 +470,10 @@ mod tests {
                 topic: "t.pin".into(),
                 partition,
                 first_offset,
+                incarnation: 0,
                 key: String::new(),
                 size,
+                last_modified: DateTime::from_timestamp_millis(first_offset).unwrap(),
             },
             rows: true,
             rejections: true,
@@ -439,19 +496,17 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_commits_the_last_object_of_each_partition() {
-        let objects = [pending(0, 0, 1), pending(0, 5, 1), pending(1, 3, 1)];
-        let positions: Vec<(String, Position)> = positions(objects.iter())
-            .into_iter()
-            .map(|c| (c.source.app_id(), c.position))
-            .collect();
-        assert_eq!(
-            positions,
-            [
-                ("pinpipe/raw/t.pin/0".to_owned(), Position::Offset(5)),
-                ("pinpipe/raw/t.pin/1".to_owned(), Position::Offset(3)),
-            ]
-        );
+    fn the_progress_settles_no_further_than_the_oldest_object_still_to_take_in() {
+        let objects = [pending(0, 500, 1), pending(0, 100, 1), pending(1, 300, 1)];
+        let later: Vec<&[Pending]> = vec![&objects[..1], &objects[1..]];
+        let horizon = DateTime::from_timestamp_millis(400).unwrap();
+        let at = |p: &[&[Pending]], needed: fn(&Pending) -> bool| {
+            settled(horizon, p, needed).timestamp_millis()
+        };
+        assert_eq!(at(&later, |_| true), 100);
+        assert_eq!(at(&later, |p| p.object.partition == 1), 300);
+        assert_eq!(at(&later, |_| false), 400, "nothing left: the horizon");
+        assert_eq!(at(&later[..1], |_| true), 400, "newer than the horizon");
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::Result;
 use crate::lake::maintenance::{self, MIN_RETENTION};
 use crate::lake::sql::INSIGHTS;
-use crate::lake::{LakeTable, TableId, Warehouse};
+use crate::lake::{LakeTable, Position, ProgressDocs, SourceKey, TableId, Warehouse};
+use crate::{Result, Table};
 
 /// What maintenance did to one table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,5 +75,30 @@ pub async fn maintain_all(
         crate::failpoint::hit("daily-after-maintain-table");
         reports.push(report);
     }
+    if Instant::now() < deadline {
+        prune_progress(warehouse, now).await?;
+    }
     Ok(reports)
+}
+
+/// Deletes the raw-progress documents no table names any more, a day after they were written.
+async fn prune_progress(warehouse: &Warehouse, now: DateTime<Utc>) -> Result<()> {
+    let before = now - chrono::Duration::days(1);
+    let mut deleted = 0;
+    for table in Table::ALL {
+        for id in [TableId::Batch(table), TableId::Quarantine] {
+            let current = match LakeTable::open_existing(warehouse, id).await? {
+                Some(mut lake) => match lake.committed(&SourceKey::RawProgress { table }).await? {
+                    Some(Position::Offset(id)) => Some(id),
+                    _ => None,
+                },
+                None => None,
+            };
+            deleted += ProgressDocs::new(warehouse, id, table)?
+                .prune(current, before)
+                .await?;
+        }
+    }
+    info!(deleted, "Pruned raw-progress documents no table names.");
+    Ok(())
 }

@@ -7,6 +7,7 @@
 mod ind_index;
 pub mod maintenance;
 pub mod position;
+pub mod raw_progress;
 mod raw_zone;
 #[cfg(feature = "sql")]
 pub mod sql;
@@ -17,7 +18,8 @@ mod warehouse;
 pub use deltalake::ObjectStore;
 pub use ind_index::{CatchUp, IndIndex};
 pub use position::{Position, SourceKey};
+pub use raw_progress::{ProgressDocs, RAW_SETTLE, RawProgress};
 pub use raw_zone::{Landed, RawObject, RawZone};
 pub(crate) use table::table_properties;
-pub use table::{Appended, Checkpoint, LakeTable};
+pub use table::{Appended, Checkpoint, LakeTable, Swap};
 pub use warehouse::{TableId, Warehouse};

@@ -17,8 +17,9 @@ pub enum SourceKey {
     Kafka { topic: String, partition: i32 },
     /// A Kinesis shard.
     Kinesis { stream: String, shard: String },
-    /// Raw-zone objects of one topic partition (the daily batch run).
-    RawZone { topic: String, partition: i32 },
+    /// The raw objects a table has taken in (the daily batch run): the id of a progress document
+    /// (`lake::raw_progress`), per batch table.
+    RawProgress { table: crate::Table },
 }
 
 impl SourceKey {
@@ -27,7 +28,7 @@ impl SourceKey {
         match self {
             SourceKey::Kafka { topic, partition } => format!("pinpipe/kafka/{topic}/{partition}"),
             SourceKey::Kinesis { stream, shard } => format!("pinpipe/kinesis/{stream}/{shard}"),
-            SourceKey::RawZone { topic, partition } => format!("pinpipe/raw/{topic}/{partition}"),
+            SourceKey::RawProgress { table } => format!("pinpipe/raw-progress/{table}"),
         }
     }
 }

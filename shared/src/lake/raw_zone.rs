@@ -1,11 +1,14 @@
 //! The raw zone (spec §4): Kafka batches as received, one JSON-lines object per batch, named like the
 //! original's Kafka Connect S3 sink. The landing path ([`RawZone::land`]) creates objects only if
-//! absent, so an object never changes once written and a partition's objects never overlap (the daily
-//! run's progress relies on it); [`RawZone::put_batch`] writes one object unconditionally (a function
-//! of the batch: a redelivery rewrites the same bytes).
+//! absent, so an object never changes once written, and a key never names two different contents:
+//! when a delivery meets an object at its first offset whose records differ (the topic was recreated,
+//! or the cluster migrated, and offsets started again from 0) it lands under the next *incarnation*
+//! of that key, `<topic>+<p>+<offset>.<n>.json`. [`RawZone::put_batch`] writes one object
+//! unconditionally (a function of the batch: a redelivery rewrites the same bytes).
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use deltalake::{ObjectStore, Path};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -19,10 +22,17 @@ pub struct RawObject {
     pub topic: String,
     pub partition: i32,
     pub first_offset: i64,
+    /// 0, or n when the key's offset already named other records n times (see the module).
+    pub incarnation: u32,
     pub key: String,
     /// Bytes in the object.
     pub size: u64,
+    /// When the store created it (objects are never rewritten).
+    pub last_modified: DateTime<Utc>,
 }
+
+/// More incarnations of one key than this is not a recreated topic but a fault.
+const MAX_INCARNATIONS: u32 = 1_000;
 
 /// What [`RawZone::land`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,7 +60,17 @@ impl RawZone {
 
     /// `topics/<topic>/partition=<p>/<topic>+<p>+<first offset, 10 digits>.json`
     pub fn key(topic: &str, partition: i32, first_offset: i64) -> String {
-        format!("topics/{topic}/partition={partition}/{topic}+{partition}+{first_offset:010}.json")
+        Self::key_of(topic, partition, first_offset, 0)
+    }
+
+    /// The key of an incarnation: [`RawZone::key`] for 0, `….<n>.json` after.
+    pub fn key_of(topic: &str, partition: i32, first_offset: i64, incarnation: u32) -> String {
+        let dir =
+            format!("topics/{topic}/partition={partition}/{topic}+{partition}+{first_offset:010}");
+        match incarnation {
+            0 => format!("{dir}.json"),
+            n => format!("{dir}.{n}.json"),
+        }
     }
 
     /// The object's bytes: each record on its own line. Line breaks inside a record (only legal
@@ -87,11 +107,12 @@ impl RawZone {
     }
 
     /// Lands one topic partition's records (offset order, as delivered) as immutable objects:
-    /// created only if absent, never overwritten. A redelivery finds the object an earlier delivery
-    /// created at its first offset, skips as many records as that object holds (the earlier
-    /// delivery was a prefix of the same partition sequence), and lands only the rest, under the
-    /// offset of the first record not yet landed. So an object, once there, never changes under a
-    /// reader (the daily run), and nothing is lost when a retried batch is longer than the first.
+    /// created only if absent, never overwritten. A redelivery finds the object an earlier
+    /// delivery created at its first offset holding the same records, skips them, and lands only
+    /// the rest, under the offset of the first record not yet landed. An object at that offset
+    /// holding *other* records (offsets that started again) is not this delivery's: it lands under
+    /// the key's next incarnation instead. So an object, once there, never changes under a reader
+    /// (the daily run), and nothing is lost when a retried batch is longer than the first.
     pub async fn land(
         &self,
         topic: &str,
@@ -100,8 +121,9 @@ impl RawZone {
     ) -> Result<Landed> {
         let mut landed = Landed::default();
         let mut next = 0;
+        let mut incarnation = 0;
         while let Some((offset, _)) = records.get(next) {
-            let key = Self::key(topic, partition, *offset);
+            let key = Self::key_of(topic, partition, *offset, incarnation);
             let path = Path::from(key.as_str());
             let payload = PutPayload::from(Self::encode(records[next..].iter().map(|r| r.1)));
             let create = PutOptions::from(PutMode::Create);
@@ -111,14 +133,25 @@ impl RawZone {
                     break;
                 }
                 Err(object_store::Error::AlreadyExists { .. }) => {
-                    let held = bytecount_lines(&self.get(&key).await?);
-                    if held == 0 {
+                    let held = self.get(&key).await?;
+                    let held_records = bytecount_lines(&held);
+                    if held_records == 0 {
                         return Err(Error::RawZone(format!("{key} exists but holds no record")));
                     }
-                    let skipped = held.min(records.len() - next);
-                    landed.records_found += skipped;
-                    next += skipped;
-                    landed.found.push(key);
+                    let overlap = held_records.min(records.len() - next);
+                    let ours = Self::encode(records[next..next + overlap].iter().map(|r| r.1));
+                    if held.starts_with(&ours) {
+                        landed.records_found += overlap;
+                        next += overlap;
+                        incarnation = 0;
+                        landed.found.push(key);
+                    } else if incarnation < MAX_INCARNATIONS {
+                        incarnation += 1;
+                    } else {
+                        return Err(Error::RawZone(format!(
+                            "{key}: {MAX_INCARNATIONS} objects at this offset hold other records"
+                        )));
+                    }
                 }
                 Err(e) => return Err(Error::RawZone(format!("writing {key}: {e}"))),
             }
@@ -143,7 +176,7 @@ impl RawZone {
         Ok(topics)
     }
 
-    /// Every landed batch of a topic, in (partition, first offset) order.
+    /// Every landed batch of a topic, in (partition, first offset, incarnation) order.
     pub async fn list(&self, topic: &str) -> Result<Vec<RawObject>> {
         let prefix = Path::from(format!("topics/{topic}"));
         let metas: Vec<_> = self
@@ -157,6 +190,7 @@ impl RawZone {
             .filter_map(|m| {
                 let mut object = parse_key(topic, m.location.as_ref())?;
                 object.size = m.size;
+                object.last_modified = m.last_modified;
                 Some(object)
             })
             .collect();
@@ -177,22 +211,26 @@ fn bytecount_lines(bytes: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', bytes).count()
 }
 
-/// Reads `topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json` back into its parts.
+/// Reads `topics/<topic>/partition=<p>/<topic>+<p>+<offset>[.<n>].json` back into its parts.
 fn parse_key(topic: &str, key: &str) -> Option<RawObject> {
     let rest = key.strip_prefix(&format!("topics/{topic}/partition="))?;
     let (partition, file) = rest.split_once('/')?;
     let partition: i32 = partition.parse().ok()?;
-    let offset = file
+    let name = file
         .strip_prefix(&format!("{topic}+{partition}+"))?
-        .strip_suffix(".json")?
-        .parse()
-        .ok()?;
+        .strip_suffix(".json")?;
+    let (offset, incarnation) = match name.split_once('.') {
+        Some((offset, n)) => (offset, n.parse().ok().filter(|n| *n > 0)?),
+        None => (name, 0),
+    };
     Some(RawObject {
         topic: topic.to_owned(),
         partition,
-        first_offset: offset,
+        first_offset: offset.parse().ok()?,
+        incarnation,
         key: key.to_owned(),
         size: 0,
+        last_modified: DateTime::<Utc>::UNIX_EPOCH,
     })
 }
 
@@ -208,8 +246,25 @@ mod tests {
             "topics/12471ce1b695.pin/partition=2/12471ce1b695.pin+2+0000000340.json"
         );
         let parsed = parse_key("12471ce1b695.pin", &key).unwrap();
-        assert_eq!((parsed.partition, parsed.first_offset), (2, 340));
+        assert_eq!(
+            (parsed.partition, parsed.first_offset, parsed.incarnation),
+            (2, 340, 0)
+        );
         assert_eq!(parse_key("12471ce1b695.geo", &key), None);
+        let second = RawZone::key_of("12471ce1b695.pin", 2, 340, 1);
+        assert_eq!(
+            second,
+            "topics/12471ce1b695.pin/partition=2/12471ce1b695.pin+2+0000000340.1.json"
+        );
+        let parsed = parse_key("12471ce1b695.pin", &second).unwrap();
+        assert_eq!(
+            (parsed.partition, parsed.first_offset, parsed.incarnation),
+            (2, 340, 1)
+        );
+        for bad in [".0.json", ".x.json", ".-1.json"] {
+            let key = format!("topics/t/partition=0/t+0+0000000001{bad}");
+            assert_eq!(parse_key("t", &key), None, "{key}");
+        }
     }
 
     #[test]

@@ -98,6 +98,43 @@ pub struct Checkpoint {
     pub position: Position,
 }
 
+/// A progress to move on with an append, from the one the writer read to its own: the append
+/// commits only if the table still names `from` (see [`LakeTable::append_swapping`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Swap {
+    pub source: SourceKey,
+    /// The progress id the writer's work is based on (`None`: the source never committed).
+    pub from: Option<i64>,
+    /// The progress id its commit names.
+    pub to: i64,
+}
+
+/// What an append is conditional on.
+#[derive(Clone, Copy, Debug)]
+enum Guard<'a> {
+    /// Positions that only grow: skip what is committed already.
+    Positions(&'a [Checkpoint]),
+    /// A progress that moves from one id to another: commit only from `from`.
+    Swap(&'a Swap),
+}
+
+impl Guard<'_> {
+    fn is_empty(&self) -> bool {
+        matches!(self, Guard::Positions(c) if c.is_empty())
+    }
+
+    fn txns(&self) -> Vec<Transaction> {
+        match self {
+            Guard::Positions(checkpoints) => checkpoints
+                .iter()
+                .flat_map(|c| c.position.to_txns(&c.source))
+                .map(|(app_id, version)| Transaction::new(app_id, version))
+                .collect(),
+            Guard::Swap(swap) => vec![Transaction::new(swap.source.app_id(), swap.to)],
+        }
+    }
+}
+
 /// An open Delta table of the lake.
 #[derive(Debug)]
 pub struct LakeTable {
@@ -301,9 +338,32 @@ impl LakeTable {
         batches: Vec<RecordBatch>,
         checkpoints: &[Checkpoint],
     ) -> Result<Appended> {
+        self.append_guarded(batches, Guard::Positions(checkpoints))
+            .await
+    }
+
+    /// Appends `batches` and moves a progress from `swap.from` to `swap.to`, in one commit — only
+    /// while the table still names `swap.from`. When another writer moved it meanwhile (a
+    /// concurrent run won the race), nothing is written and the answer is
+    /// [`Error::ProgressMoved`]: the caller's rows were chosen against a state that is gone, and
+    /// must be chosen again from the winner's. An earlier attempt of this append that did land
+    /// (its answer lost) is recognised by `swap.to`.
+    pub async fn append_swapping(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        swap: &Swap,
+    ) -> Result<Appended> {
+        self.append_guarded(batches, Guard::Swap(swap)).await
+    }
+
+    async fn append_guarded(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        guard: Guard<'_>,
+    ) -> Result<Appended> {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         self.last_attempts = 0;
-        if rows == 0 && checkpoints.is_empty() {
+        if rows == 0 && guard.is_empty() {
             return Ok(Appended::Nothing);
         }
         let mut adds: Option<Vec<Action>> = None;
@@ -319,7 +379,7 @@ impl LakeTable {
                 }
                 other => other?,
             }
-            match self.unseen(checkpoints).await? {
+            match self.unseen(guard).await? {
                 Unseen::All => {}
                 Unseen::None if attempt == 1 => return Ok(Appended::AlreadyCommitted),
                 // an earlier attempt of ours did commit (its answer was lost): done
@@ -332,7 +392,7 @@ impl LakeTable {
             }
             let files = adds.as_ref().map_or(0, Vec::len);
             let actions = adds.clone().unwrap_or_default();
-            match self.commit(actions, checkpoints).await {
+            match self.commit(actions, guard.txns()).await {
                 Ok(version) => {
                     return Ok(Appended::Committed {
                         version,
@@ -362,7 +422,23 @@ impl LakeTable {
         }
     }
 
-    async fn unseen(&mut self, checkpoints: &[Checkpoint]) -> Result<Unseen> {
+    async fn unseen(&mut self, guard: Guard<'_>) -> Result<Unseen> {
+        let checkpoints = match guard {
+            Guard::Positions(checkpoints) => checkpoints,
+            Guard::Swap(swap) => {
+                let committed = match self.committed(&swap.source).await? {
+                    Some(Position::Offset(id)) => Some(id),
+                    _ => None,
+                };
+                return if committed == Some(swap.to) {
+                    Ok(Unseen::None)
+                } else if committed == swap.from {
+                    Ok(Unseen::All)
+                } else {
+                    Err(Error::ProgressMoved(swap.source.to_string()))
+                };
+            }
+        };
         let mut committed = Vec::new();
         for c in checkpoints {
             if self
@@ -396,12 +472,7 @@ impl LakeTable {
 
     /// Commits add actions with the positions' txn actions. Hot path: may write a checkpoint at
     /// the table's interval, never lists or cleans up the log.
-    async fn commit(&mut self, adds: Vec<Action>, checkpoints: &[Checkpoint]) -> Result<u64> {
-        let txns = checkpoints
-            .iter()
-            .flat_map(|c| c.position.to_txns(&c.source))
-            .map(|(app_id, version)| Transaction::new(app_id, version))
-            .collect();
+    async fn commit(&mut self, adds: Vec<Action>, txns: Vec<Transaction>) -> Result<u64> {
         let properties = CommitProperties::default()
             .with_application_transactions(txns)
             .with_max_retries(MAX_COMMIT_RETRIES)
