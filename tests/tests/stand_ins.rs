@@ -15,9 +15,11 @@ use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
 /// `moto_server.py` makes shard writes atomic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_puts_to_one_shard_keep_every_acknowledged_record() {
+    // full PutRecords calls: moto copies a shard's keys for every record it numbers, so the race
+    // window grows with the shard (20-record calls lost nothing in some runs; these lose ~4%)
     const WRITERS: usize = 8;
-    const CALLS: usize = 40;
-    const RECORDS: usize = 20;
+    const CALLS: usize = 8;
+    const RECORDS: usize = 500;
     let kinesis = client(Moto::get()).await;
     let stream = format!("streaming-{}-pin", unique_prefix("race"));
     create_stream(&kinesis, &stream, 1).await;
