@@ -567,15 +567,38 @@ impl Tansu {
     /// Produces `payloads` to `topic`, payload i to partition i % partitions, in order, and waits
     /// until the broker acknowledged every one.
     pub async fn produce(&self, topic: &str, partitions: i32, payloads: &[Vec<u8>]) {
+        self.produce_batched(topic, partitions, payloads, true)
+            .await;
+    }
+
+    /// [`Tansu::produce`] with every record in a record batch of its own, for consumers that
+    /// resume at any offset (a process killed between commits): tansu skips the rest of a batch
+    /// when a fetch starts inside it (local-services.md), which real Kafka never does.
+    pub async fn produce_one_per_batch(&self, topic: &str, partitions: i32, payloads: &[Vec<u8>]) {
+        self.produce_batched(topic, partitions, payloads, false)
+            .await;
+    }
+
+    async fn produce_batched(
+        &self,
+        topic: &str,
+        partitions: i32,
+        payloads: &[Vec<u8>],
+        batched: bool,
+    ) {
         use rdkafka::config::ClientConfig;
         use rdkafka::producer::{FutureProducer, FutureRecord};
-        let producer: FutureProducer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &self.brokers)
             .set("broker.address.family", "v4")
-            .set("enable.idempotence", "false")
-            .set("linger.ms", "5")
-            .create()
-            .expect("a producer");
+            .set("enable.idempotence", "false");
+        if batched {
+            config.set("linger.ms", "5");
+        } else {
+            config.set("linger.ms", "0").set("batch.num.messages", "1");
+        }
+        let producer: FutureProducer = config.create().expect("a producer");
         // enqueued in order (send_result queues at once), then awaited
         let deliveries: Vec<_> = payloads
             .iter()
