@@ -159,6 +159,23 @@ fn daily_options(run_date: &str) -> DailyOptions {
     }
 }
 
+/// Every real record in the raw zone once (2,262 per topic), and the daily run makes 2,019 rows of
+/// each table from them.
+async fn assert_landed_once_and_cleaned(uri: &str, topics: &[String]) {
+    let warehouse = Warehouse::open(uri, &AwsConfig::default()).unwrap();
+    assert_eq!(
+        raw_records(&warehouse, topics).await,
+        [2_262; 3],
+        "every record landed, once"
+    );
+    let report = daily::run(&warehouse, &daily_options("2026-11-27"))
+        .await
+        .unwrap();
+    for c in &report.clean {
+        assert_eq!((c.stats.read, c.rows_written), (2_262, 2_019), "{c:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_posts_through_kafka_become_2019_batch_rows_per_table_and_the_golden_insights() {
     let tansu = Tansu::get();
@@ -244,14 +261,7 @@ async fn failed_invocations_are_retried_whole_without_losing_or_doubling_a_recor
     assert_eq!(summary.failed_invocations, 4);
     assert_eq!(summary.partial_failures, 0);
 
-    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
-    assert_eq!(raw_records(&warehouse, &topics).await, [2_262; 3]);
-    let report = daily::run(&warehouse, &daily_options("2026-11-27"))
-        .await
-        .unwrap();
-    for c in &report.clean {
-        assert_eq!((c.stats.read, c.rows_written), (2_262, 2_019), "{c:?}");
-    }
+    assert_landed_once_and_cleaned(&uri, &topics).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,18 +291,7 @@ async fn a_batch_that_cannot_reach_the_raw_zone_fails_its_invocation_and_lands_w
         "the handler answered the two invocations that could not land with an error: {summary:?}"
     );
     assert_eq!(summary.records(), 3 * 2_262, "{summary:?}");
-    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
-    assert_eq!(
-        raw_records(&warehouse, &topics).await,
-        [2_262; 3],
-        "every record landed, once"
-    );
-    let report = daily::run(&warehouse, &daily_options("2026-11-27"))
-        .await
-        .unwrap();
-    for c in &report.clean {
-        assert_eq!((c.stats.read, c.rows_written), (2_262, 2_019), "{c:?}");
-    }
+    assert_landed_once_and_cleaned(&uri, &topics).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
