@@ -26,8 +26,8 @@ use tracing::{info, warn};
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
 use crate::config::TopicRoutes;
 use crate::lake::{
-    Appended, IndIndex, LakeTable, Position, ProgressDocs, RAW_SETTLE, RawObject, RawProgress,
-    RawZone, SourceKey, Swap, TableId, Warehouse,
+    Appended, IndIndex, LakeTable, ProgressDocs, RAW_SETTLE, RawObject, RawProgress, RawZone,
+    SourceKey, Swap, TableId, Warehouse,
 };
 use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::CleanRow;
@@ -197,10 +197,7 @@ impl Side {
     /// The progress `lake` names now.
     async fn read(warehouse: &Warehouse, lake: &mut LakeTable, table: Table) -> Result<Side> {
         let docs = ProgressDocs::new(warehouse, lake.id(), table)?;
-        let id = match lake.committed(&SourceKey::RawProgress { table }).await? {
-            Some(Position::Offset(id)) => Some(id),
-            _ => None,
-        };
+        let id = lake.committed_id(&SourceKey::RawProgress { table }).await?;
         let done = docs.load(id).await?;
         Ok(Side { docs, id, done })
     }

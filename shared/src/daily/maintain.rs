@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use crate::lake::maintenance::{self, MIN_RETENTION};
 use crate::lake::sql::INSIGHTS;
-use crate::lake::{LakeTable, Position, ProgressDocs, SourceKey, TableId, Warehouse};
+use crate::lake::{LakeTable, ProgressDocs, SourceKey, TableId, Warehouse};
 use crate::{Result, Table};
 
 /// What maintenance did to one table.
@@ -88,10 +88,7 @@ async fn prune_progress(warehouse: &Warehouse, now: DateTime<Utc>) -> Result<()>
     for table in Table::ALL {
         for id in [TableId::Batch(table), TableId::Quarantine] {
             let current = match LakeTable::open_existing(warehouse, id).await? {
-                Some(mut lake) => match lake.committed(&SourceKey::RawProgress { table }).await? {
-                    Some(Position::Offset(id)) => Some(id),
-                    _ => None,
-                },
+                Some(mut lake) => lake.committed_id(&SourceKey::RawProgress { table }).await?,
                 None => None,
             };
             deleted += ProgressDocs::new(warehouse, id, table)?

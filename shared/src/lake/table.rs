@@ -293,6 +293,14 @@ impl LakeTable {
         Ok(Position::from_versions(source, &versions))
     }
 
+    /// The id a progress source (`SourceKey::RawProgress`) names in this table, if any.
+    pub async fn committed_id(&mut self, source: &SourceKey) -> Result<Option<i64>> {
+        Ok(match self.committed(source).await? {
+            Some(Position::Offset(id)) => Some(id),
+            _ => None,
+        })
+    }
+
     /// Applies the `txn` actions of commits made since the cache's version; starts over from the
     /// snapshot when too many came (or the log no longer holds them).
     async fn catch_up_txns(&mut self) -> Result<()> {
@@ -426,10 +434,7 @@ impl LakeTable {
         let checkpoints = match guard {
             Guard::Positions(checkpoints) => checkpoints,
             Guard::Swap(swap) => {
-                let committed = match self.committed(&swap.source).await? {
-                    Some(Position::Offset(id)) => Some(id),
-                    _ => None,
-                };
+                let committed = self.committed_id(&swap.source).await?;
                 return if committed == Some(swap.to) {
                     Ok(Unseen::None)
                 } else if committed == swap.from {
