@@ -125,6 +125,20 @@ impl StreamConsumer {
         &self.warehouse
     }
 
+    /// Whether `batch` can be consumed at all, before anything is written: its stream is routed to
+    /// a table and its sequence numbers are decimal and strictly increasing. A batch that fails
+    /// here is poison as a whole (a mapping on a stream no table reads, a hand-made event): no
+    /// retry can help and merging it would corrupt the shard's position, so the caller fails the
+    /// invocation loudly instead of consuming it.
+    pub fn check(&self, batch: &ShardBatch) -> Result<Table> {
+        let table = self
+            .routes
+            .table_for(&batch.stream)
+            .ok_or_else(|| Error::UnknownStream(batch.stream.clone()))?;
+        sequence_positions(batch)?;
+        Ok(table)
+    }
+
     /// Consumes one shard batch. Never fails as a whole: a bad record is quarantined; an
     /// infrastructure failure (the lake unreachable, a commit that kept losing) lists the batch's
     /// sequence numbers in [`ShardReport::failed`] so that the event source delivers them again.

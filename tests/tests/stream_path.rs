@@ -516,17 +516,61 @@ async fn an_unreachable_lake_fails_every_record_of_the_batch_for_a_retry_and_nev
         .map(|f| f["itemIdentifier"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["700", "701", "702", "703", "704"]);
+}
 
-    // a stream nobody mapped is a configuration error: retried, not dropped
-    let dir = TempDir::new("stream-unmapped");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_batch_fails_its_invocation_loudly_and_writes_nothing() {
+    let posts = distinct_posts(5, 17);
+    let payloads: Vec<Vec<u8>> = posts
+        .iter()
+        .map(|p| p.emulator_payload(Table::Geo))
+        .collect();
+    let records = event_records(&payloads, 700);
+    let dir = TempDir::new("stream-poison");
     let uri = dir.path().join("warehouse").display().to_string();
     let state = consumer_state(&uri, &AwsConfig::default());
-    let answer = kinesis_consumer::handle_json(&state, event("clickstream", &records))
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+
+    // a stream no table reads: a mapping's configuration error, not five bad records
+    let unrouted = kinesis_consumer::handle_json(&state, event("clickstream", &records))
         .await
-        .unwrap();
-    assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), 5);
+        .unwrap_err();
+    assert!(unrouted.to_string().contains("clickstream"), "{unrouted}");
+    // equal and descending sequence numbers: no position can be committed for them
+    let mut repeated = records.clone();
+    repeated[3].sequence_number = repeated[2].sequence_number.clone();
+    let mut descending = records.clone();
+    descending.swap(1, 3);
+    for (what, bad) in [("repeated", repeated), ("descending", descending)] {
+        let e = kinesis_consumer::handle_json(&state, event("streaming-up-geo", &bad))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("not after the record before it"),
+            "{what}: {e}"
+        );
+    }
+    // a record without an eventID would merge two shards' positions
+    let mut no_id = event("streaming-up-geo", &records);
+    no_id["Records"][4]
+        .as_object_mut()
+        .unwrap()
+        .remove("eventID");
+    let e = kinesis_consumer::handle_json(&state, no_id)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("record 4"), "{e}");
+    for id in [TableId::Stream(Table::Geo), TableId::Quarantine] {
+        assert_eq!(
+            row_count(&warehouse, id).await,
+            0,
+            "{id:?}: nothing written"
+        );
+    }
+
     let answer = kinesis_consumer::handle_json(&state, event("streaming-up-geo", &records))
         .await
         .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(row_count(&warehouse, TableId::Stream(Table::Geo)).await, 5);
 }

@@ -1,6 +1,12 @@
 //! The `kinesis-consumer` handler: decodes a `KinesisEvent`, hands each shard's records to the
 //! library's [`StreamConsumer`], and answers with the Kinesis partial batch response — only records
 //! that failed for infrastructure reasons are listed; a bad record is quarantined, not failed.
+//!
+//! A batch that is poison as a whole — a record without an `eventID` or an `eventSourceARN`, an
+//! `eventID` that disagrees with the record's sequence number, a stream no table reads, sequence
+//! numbers that do not increase — fails the invocation before anything is written ([`Error::Poison`]):
+//! Lambda's `Errors` metric and the mapping's retries and on-failure destination then hold it,
+//! never a merge of two shards' positions or a silent drop.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
@@ -13,13 +19,16 @@ use pinpipe::stream::{ShardBatch, ShardRecord, ShardReport, StreamConsumer};
 use tokio::sync::Mutex;
 use tracing::info;
 
-/// The function's one error type: only cold-start problems (configuration, the warehouse URI).
+/// The function's one error type: cold-start problems (configuration, the warehouse URI) and an
+/// event that cannot be consumed as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Pinpipe(#[from] pinpipe::Error),
     #[error("not a Kinesis event: {0}")]
     Event(#[from] serde_json::Error),
+    #[error("poison batch, nothing written: {0}")]
+    Poison(String),
 }
 
 impl From<Error> for Diagnostic {
@@ -57,19 +66,50 @@ pub async fn handle(
     event: LambdaEvent<KinesisEvent>,
 ) -> Result<KinesisEventResponse, Error> {
     let now = Utc::now();
-    let batches = shard_batches(event.payload);
+    let records = event.payload.records.len() as u64;
+    let batches = shard_batches(event.payload).inspect_err(|e| {
+        poison_metric(state, records);
+        tracing::error!(request_id = %event.context.request_id, error = %e, "Invocation failed.");
+    })?;
     let mut consumer = state.consumer.lock().await;
+    for batch in &batches {
+        if let Err(e) = consumer.check(batch) {
+            drop(consumer);
+            poison_metric(state, records);
+            let e = Error::Poison(format!(
+                "shard {} of stream {:?}, sequence numbers {}..{}: {e}",
+                batch.shard,
+                batch.stream,
+                batch
+                    .records
+                    .first()
+                    .map_or("", |r| r.sequence_number.as_str()),
+                batch
+                    .records
+                    .last()
+                    .map_or("", |r| r.sequence_number.as_str()),
+            ));
+            tracing::error!(request_id = %event.context.request_id, error = %e, "Invocation failed.");
+            return Err(e);
+        }
+    }
     let mut reports = Vec::with_capacity(batches.len());
     for batch in &batches {
         reports.push(consumer.consume(batch, now).await);
     }
     drop(consumer);
+    let response = partial_batch_response(&reports);
     if state.emit_metrics {
-        for line in metric_lines(&state.metrics_namespace, &reports, Utc::now()) {
+        let at = Utc::now();
+        for line in metric_lines(&state.metrics_namespace, &reports, at) {
             println!("{line}");
         }
+        let failed = response.batch_item_failures.len() as u64;
+        println!(
+            "{}",
+            invocation_metric_line(&state.metrics_namespace, false, failed, at)
+        );
     }
-    let response = partial_batch_response(&reports);
     info!(
         request_id = %event.context.request_id,
         shards = reports.len(),
@@ -97,24 +137,63 @@ pub async fn handle_json(
     Ok(serde_json::to_value(response)?)
 }
 
-/// Groups the event's records by stream and shard, each group in delivery order.
-pub fn shard_batches(event: KinesisEvent) -> Vec<ShardBatch> {
+/// The EMF line of an invocation failed as a whole: all its records failed.
+fn poison_metric(state: &State, records: u64) {
+    if state.emit_metrics {
+        println!(
+            "{}",
+            invocation_metric_line(&state.metrics_namespace, true, records, Utc::now())
+        );
+    }
+}
+
+/// One EMF line per invocation, by function only: `InvocationsFailed` (0 or 1) and `RecordsFailed`
+/// (records the mapping must deliver again). The function answers a lake outage with a partial
+/// batch response, not an error, so Lambda's `Errors` metric stays at zero: these are what an alarm
+/// watches.
+pub fn invocation_metric_line(
+    namespace: &str,
+    failed: bool,
+    records_failed: u64,
+    at: DateTime<Utc>,
+) -> String {
+    MetricSet::new(namespace)
+        .dimension("Function", "kinesis-consumer")
+        .count("InvocationsFailed", u64::from(failed))
+        .count("RecordsFailed", records_failed)
+        .to_line(at)
+}
+
+/// Groups the event's records by stream and shard, each group in delivery order. Every record must
+/// name its stream (`eventSourceARN`) and its shard (`eventID`, `<shardId>:<sequenceNumber>`):
+/// without them two shards' records would merge into one position.
+pub fn shard_batches(event: KinesisEvent) -> Result<Vec<ShardBatch>, Error> {
     let mut batches: Vec<ShardBatch> = Vec::new();
-    for record in event.records {
+    for (i, record) in event.records.into_iter().enumerate() {
+        let sequence_number = record.kinesis.sequence_number;
         let stream = record
             .event_source_arn
             .as_deref()
             .and_then(|arn| arn.split_once(":stream/"))
-            .map_or("", |(_, name)| name)
-            .to_owned();
-        let shard = record
-            .event_id
-            .as_deref()
-            .and_then(|id| id.split_once(':'))
-            .map_or("", |(shard, _)| shard)
-            .to_owned();
+            .map(|(_, name)| name.to_owned())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                Error::Poison(format!(
+                    "record {i} (sequence number {sequence_number:?}): eventSourceARN {:?} names no Kinesis stream",
+                    record.event_source_arn.as_deref().unwrap_or("")
+                ))
+            })?;
+        let shard = match record.event_id.as_deref().and_then(|id| id.split_once(':')) {
+            Some((shard, seq)) if !shard.is_empty() && seq == sequence_number => shard.to_owned(),
+            _ => {
+                return Err(Error::Poison(format!(
+                    "record {i} of stream {stream:?} (sequence number {sequence_number:?}): eventID {:?} is not <shardId>:<that sequence number>",
+                    record.event_id.as_deref().unwrap_or("")
+                )));
+            }
+        };
         let item = ShardRecord {
-            sequence_number: record.kinesis.sequence_number,
+            sequence_number,
             data: record.kinesis.data.0,
         };
         match batches
@@ -129,7 +208,7 @@ pub fn shard_batches(event: KinesisEvent) -> Vec<ShardBatch> {
             }),
         }
     }
-    batches
+    Ok(batches)
 }
 
 /// `{"batchItemFailures":[{"itemIdentifier":"<sequenceNumber>"}]}` for every record to retry.
@@ -184,7 +263,7 @@ mod tests {
     #[test]
     fn records_are_grouped_by_stream_and_shard_in_delivery_order() {
         let event: KinesisEvent = serde_json::from_str(EVENT).unwrap();
-        let batches = shard_batches(event);
+        let batches = shard_batches(event).unwrap();
         assert_eq!(batches.len(), 2);
         assert_eq!(
             (batches[0].stream.as_str(), batches[0].shard.as_str()),
@@ -203,7 +282,7 @@ mod tests {
     #[test]
     fn the_partial_batch_response_lists_failed_sequence_numbers_only() {
         let event: KinesisEvent = serde_json::from_str(EVENT).unwrap();
-        let batches = shard_batches(event);
+        let batches = shard_batches(event).unwrap();
         let mut ok = test_report(&batches[0]);
         ok.failed.clear();
         let mut failed = test_report(&batches[1]);
@@ -222,7 +301,7 @@ mod tests {
     #[test]
     fn each_shard_batch_emits_one_metric_line() {
         let event: KinesisEvent = serde_json::from_str(EVENT).unwrap();
-        let report = test_report(&shard_batches(event)[0]);
+        let report = test_report(&shard_batches(event).unwrap()[0]);
         let lines = metric_lines("pinpipe", &[report], Utc::now());
         let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(v["Function"], "kinesis-consumer");
@@ -234,6 +313,50 @@ mod tests {
                 .unwrap()
                 .len(),
             9
+        );
+    }
+
+    #[test]
+    fn a_record_without_its_shard_or_stream_is_poison_not_merged() {
+        let event = |record: &str| -> KinesisEvent {
+            serde_json::from_str(&format!(r#"{{"Records":[{record}]}}"#)).unwrap()
+        };
+        let good = r#"{"kinesis":{"partitionKey":"1","sequenceNumber":"100","data":"e30=","approximateArrivalTimestamp":1700000000.5},
+           "eventID":"shardId-000000000001:100","eventSourceARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s"}"#;
+        assert_eq!(shard_batches(event(good)).unwrap().len(), 1);
+        for (bad, names) in [
+            (
+                good.replace(r#""eventID":"shardId-000000000001:100","#, ""),
+                "eventID",
+            ),
+            (
+                good.replace("shardId-000000000001:100", "shardId-000000000001"),
+                "eventID",
+            ),
+            (
+                good.replace("shardId-000000000001:100", "shardId-000000000001:101"),
+                "eventID",
+            ),
+            (good.replace("stream/s", "table/s"), "eventSourceARN"),
+        ] {
+            let e = shard_batches(event(&bad)).unwrap_err();
+            assert!(matches!(e, Error::Poison(_)), "{e}");
+            assert!(
+                e.to_string().contains(names) && e.to_string().contains("record 0"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_invocation_emits_its_failures_by_function_alone() {
+        let line = invocation_metric_line("pinpipe", false, 3, Utc::now());
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["RecordsFailed"], 3.0);
+        assert_eq!(v["InvocationsFailed"], 0.0);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Function"]])
         );
     }
 
