@@ -2,11 +2,13 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use pinpipe::config::{AwsConfig, StreamConsumerConfig, StreamRoutes};
 use pinpipe::kinesis::{Invoke, Runner, RunnerOptions, StartingPosition, kinesis_client};
+use pinpipe::lake::Warehouse;
 use serde_json::Value;
 
 use crate::CliError;
@@ -27,9 +29,19 @@ pub struct ConsumeKinesis {
     batching_window: f64,
     #[arg(long, value_enum, default_value_t = Start::TrimHorizon)]
     starting_position: Start,
-    /// Retries of a failing batch before stopping (MaximumRetryAttempts); retries forever when absent.
+    /// Retries of a failing batch before it is discarded (MaximumRetryAttempts); retries forever
+    /// when absent, as the template's mappings do.
     #[arg(long)]
     max_retries: Option<u32>,
+    /// Records older than this many seconds are discarded without an invocation
+    /// (MaximumRecordAgeInSeconds, the template's 86400); -1 keeps them however old.
+    #[arg(long, default_value_t = 86_400, allow_negative_numbers = true)]
+    max_record_age: i64,
+    /// The on-failure destination (the lake's bucket, s3://bucket, or a directory): discarded
+    /// batches are written under aws/lambda/ as Lambda writes them, for `pinpipe redrive`. Without
+    /// one, a discarded batch stops the runner instead.
+    #[arg(long)]
+    on_failure: Option<String>,
     /// A JSON file keeping each shard's last acknowledged sequence number across runs.
     #[arg(long)]
     checkpoints: Option<PathBuf>,
@@ -75,6 +87,9 @@ pub fn consume_kinesis(args: ConsumeKinesis, stderr: &mut dyn Write) -> Result<(
             Start::Latest => StartingPosition::Latest,
         },
         max_retries: args.max_retries,
+        max_record_age: u64::try_from(args.max_record_age)
+            .ok()
+            .map(Duration::from_secs),
         checkpoints: args.checkpoints,
         until_caught_up: args.until_caught_up,
         ..RunnerOptions::default()
@@ -86,13 +101,17 @@ pub fn consume_kinesis(args: ConsumeKinesis, stderr: &mut dyn Write) -> Result<(
         let state = kinesis_consumer::State::new(&config, false)
             .map_err(|e| pinpipe::Error::Config(e.to_string()))?;
         let client = kinesis_client(&aws).await;
-        Runner::new(client, InProcess(state), options).run().await
+        let mut runner = Runner::new(client, InProcess(state), options);
+        if let Some(uri) = &args.on_failure {
+            runner = runner.with_on_failure(Arc::new(Warehouse::open(uri, &aws)?));
+        }
+        runner.run().await
     })?;
     let secs = summary.elapsed.as_secs_f64();
     for shard in &summary.shards {
         writeln!(
             stderr,
-            "{}/{}: {} records in {} batches, {} invocations ({} failed, {} partial), last sequence {}",
+            "{}/{}: {} records in {} batches, {} invocations ({} failed, {} partial), {} records discarded, last sequence {}",
             shard.stream,
             shard.shard,
             shard.records,
@@ -100,6 +119,7 @@ pub fn consume_kinesis(args: ConsumeKinesis, stderr: &mut dyn Write) -> Result<(
             shard.invocations,
             shard.failed_invocations,
             shard.partial_failures,
+            shard.discarded_records,
             shard.last_sequence.as_deref().unwrap_or("-")
         )?;
     }

@@ -17,6 +17,7 @@ mod daily;
 mod demo;
 mod emulate;
 mod land;
+mod redrive;
 mod seed_db;
 mod serve;
 
@@ -85,6 +86,10 @@ enum Command {
     /// each batch, as a KinesisEvent, to the kinesis-consumer handler in this process. Kinesis and S3
     /// settings come from the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION, credentials).
     ConsumeKinesis(consume::ConsumeKinesis),
+    /// Replay the stream mappings' discarded batches (the on-failure destination's aws/lambda/
+    /// objects) into the stream tables, exactly once however often it runs; objects are left in
+    /// place. S3 settings come from the standard AWS environment.
+    Redrive(redrive::Redrive),
     /// Run the batch path's landing locally: consume Kafka topics like Lambda's MSK trigger and feed
     /// each batch, as a KafkaEvent, to the msk-consumer handler in this process; offsets are
     /// committed for the group once the handler acknowledged the records. S3 settings come from the
@@ -289,6 +294,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
         } => sql(&warehouse, format, &query, io.stdout),
         Command::ConsumeKinesis(args) => consume::consume_kinesis(args, io.stderr),
         Command::ConsumeKafka(args) => consume_kafka::consume_kafka(args, io.stderr),
+        Command::Redrive(args) => redrive::redrive(args, io.stdout),
         Command::Daily(args) => daily::daily(args, io.stdout),
         Command::Demo(args) => demo::demo(args, io.stdout, io.stderr),
         Command::Land(args) => land::land(args, io.stderr),

@@ -36,6 +36,8 @@ pub enum Error {
     Kafka(String),
     #[error("kinesis: {0}")]
     Kinesis(String),
+    #[error("redrive: {0}")]
+    Redrive(String),
     #[error("warehouse {0}")]
     Warehouse(String),
     #[error("raw zone: {0}")]

@@ -18,6 +18,8 @@
 //!   the raw zone, bad values to the quarantine.
 //! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
 //!   insights, table maintenance.
+//! - [`failed_batch`]: the objects Lambda writes to a stream mapping's S3 on-failure destination,
+//!   pure; [`stream::redrive`] replays them exactly once.
 //! - [`emulate`]: the original emulator's HTTP requests for a post, pure.
 //! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
 //! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`).
@@ -35,6 +37,7 @@ pub mod config;
 pub mod daily;
 pub mod emulate;
 pub mod error;
+pub mod failed_batch;
 pub mod failpoint;
 pub mod ingest;
 pub mod invoke;

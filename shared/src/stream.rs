@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
 pub use crate::config::StreamRoutes;
+use crate::failed_batch::{self, FailedBatch};
 use crate::lake::{
     Appended, Checkpoint, IndIndex, LakeTable, Position, SourceKey, TableId, Warehouse,
 };
@@ -143,13 +144,43 @@ impl StreamConsumer {
     /// infrastructure failure (the lake unreachable, a commit that kept losing) lists the batch's
     /// sequence numbers in [`ShardReport::failed`] so that the event source delivers them again.
     pub async fn consume(&mut self, batch: &ShardBatch, now: DateTime<Utc>) -> ShardReport {
+        let source = SourceKey::Kinesis {
+            stream: batch.stream.clone(),
+            shard: batch.shard.clone(),
+        };
+        self.consume_from(source, batch, now).await
+    }
+
+    /// Consumes a discarded batch again (`pinpipe redrive`), through the same path as
+    /// [`StreamConsumer::consume`] but under the shard's redrive position
+    /// ([`SourceKey::Redrive`]): the shard's live position is past these records, the redrive
+    /// position is not. Records at or below it were redriven before and are skipped; a row whose
+    /// `ind` the table already holds (the batch committed in the attempt that timed out) is a
+    /// re-post and dropped.
+    pub async fn redrive(&mut self, batch: &ShardBatch, now: DateTime<Utc>) -> ShardReport {
+        let source = SourceKey::Redrive {
+            stream: batch.stream.clone(),
+            shard: batch.shard.clone(),
+        };
+        self.consume_from(source, batch, now).await
+    }
+
+    async fn consume_from(
+        &mut self,
+        source: SourceKey,
+        batch: &ShardBatch,
+        now: DateTime<Utc>,
+    ) -> ShardReport {
         let table = self.routes.table_for(&batch.stream);
         let mut report = ShardReport::new(batch, table);
         if batch.records.is_empty() {
             return report;
         }
         let result = match table {
-            Some(table) => self.try_consume(table, batch, now, &mut report).await,
+            Some(table) => {
+                self.try_consume(table, source, batch, now, &mut report)
+                    .await
+            }
             None => Err(Error::UnknownStream(batch.stream.clone())),
         };
         if let Err(e) = result {
@@ -194,14 +225,11 @@ impl StreamConsumer {
     async fn try_consume(
         &mut self,
         table: Table,
+        source: SourceKey,
         batch: &ShardBatch,
         now: DateTime<Utc>,
         report: &mut ShardReport,
     ) -> Result<()> {
-        let source = SourceKey::Kinesis {
-            stream: batch.stream.clone(),
-            shard: batch.shard.clone(),
-        };
         let positions = sequence_positions(batch)?;
         let Some(last) = positions.last().cloned() else {
             return Ok(());
@@ -321,6 +349,109 @@ impl StreamConsumer {
         crate::failpoint::hit("after-quarantine-commit");
         Ok(())
     }
+}
+
+/// What `pinpipe redrive` did with the on-failure destination's objects.
+#[derive(Clone, Debug, Default)]
+pub struct RedriveReport {
+    /// Discarded-batch objects found.
+    pub objects: u64,
+    /// Objects that cannot be redriven, with why (left in place).
+    pub refused: Vec<(String, String)>,
+    /// One report per redriven batch, in the order redriven.
+    pub batches: Vec<ShardReport>,
+}
+
+impl RedriveReport {
+    pub fn records(&self) -> u64 {
+        self.batches.iter().map(|b| b.records).sum()
+    }
+
+    pub fn rows_written(&self) -> u64 {
+        self.batches.iter().map(|b| b.rows_written).sum()
+    }
+}
+
+/// Replays every discarded Kinesis batch under `destination` (the on-failure destination's root:
+/// the bucket, or a local directory; objects under [`failed_batch::PREFIX`]) through
+/// [`StreamConsumer::redrive`], each shard's batches in sequence order, so a record lands once
+/// however often this runs. Objects are read, never deleted (the bucket's lifecycle expires them).
+/// An object that is not a whole Kinesis batch of a routed stream is refused and reported; a batch
+/// the lake cannot take now fails the redrive (run it again).
+pub async fn redrive_failed_batches(
+    consumer: &mut StreamConsumer,
+    destination: &Warehouse,
+    now: DateTime<Utc>,
+) -> Result<RedriveReport> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+
+    let store = destination.object_store("")?;
+    let prefix = object_store::path::Path::from(failed_batch::PREFIX);
+    let listed = |e: object_store::Error| Error::Redrive(format!("listing {prefix}: {e}"));
+    let mut keys: Vec<object_store::path::Path> = store
+        .list(Some(&prefix))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .map_err(listed)?;
+    keys.sort();
+    let mut report = RedriveReport {
+        objects: keys.len() as u64,
+        ..RedriveReport::default()
+    };
+    let mut batches: Vec<(Position, ShardBatch)> = Vec::new();
+    for key in keys {
+        let read = async { store.get(&key).await?.bytes().await };
+        let bytes = read
+            .await
+            .map_err(|e| Error::Redrive(format!("reading {key}: {e}")))?;
+        let parsed = FailedBatch::parse(key.as_ref(), &bytes).and_then(|failed| {
+            let batch = ShardBatch {
+                stream: failed.stream,
+                shard: failed.shard,
+                records: failed
+                    .records
+                    .into_iter()
+                    .map(|r| ShardRecord {
+                        sequence_number: r.sequence_number,
+                        data: r.data,
+                    })
+                    .collect(),
+            };
+            consumer.check(&batch)?;
+            let first = sequence_positions(&batch)?
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::Redrive(format!("{key}: no records")))?;
+            Ok((first, batch))
+        });
+        match parsed {
+            Ok(found) => batches.push(found),
+            Err(e) => {
+                warn!(object = %key, error = %e, "Not redriven.");
+                report.refused.push((key.to_string(), e.to_string()));
+            }
+        }
+    }
+    batches.sort_by(|(a, x), (b, y)| {
+        (&x.stream, &x.shard)
+            .cmp(&(&y.stream, &y.shard))
+            .then(a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal))
+    });
+    for (_, batch) in &batches {
+        let shard_report = consumer.redrive(batch, now).await;
+        if let Some(e) = &shard_report.error {
+            return Err(Error::Redrive(format!(
+                "{} {} from sequence number {}: {e}; nothing of it committed, run the redrive again",
+                batch.stream,
+                batch.shard,
+                shard_report.first_sequence.as_deref().unwrap_or("")
+            )));
+        }
+        report.batches.push(shard_report);
+    }
+    Ok(report)
 }
 
 /// The batch's sequence numbers as positions, checked to be valid and strictly increasing (the

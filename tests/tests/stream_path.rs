@@ -437,6 +437,125 @@ async fn every_sample_event_is_a_kinesis_event_the_handler_takes_without_failure
     );
 }
 
+/// The handler behind a lake that is down for the first `down_for` invocations: a file stands
+/// where the warehouse's `tables` folder goes.
+struct LakeDown {
+    inner: InProcess,
+    blocker: std::path::PathBuf,
+    down_for: u32,
+    invocations: std::sync::atomic::AtomicU32,
+}
+
+impl pinpipe::kinesis::Invoke for LakeDown {
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let answer = self.inner.invoke(event).await;
+        let n = self
+            .invocations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if n == self.down_for {
+            std::fs::remove_file(&self.blocker).unwrap();
+        }
+        answer
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_discarded_while_the_lake_was_down_is_redriven_once_however_often_the_redrive_runs()
+{
+    let moto = Moto::get();
+    let kinesis = client(moto).await;
+    let stream = format!("streaming-{}-geo", unique_prefix("redrive"));
+    create_stream(&kinesis, &stream, 1).await;
+    put_all(&kinesis, &stream, &emulator_payloads(Table::Geo)).await;
+    let dir = TempDir::new("stream-redrive");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let aws = AwsConfig::default();
+    let warehouse = Warehouse::open(&uri, &aws).unwrap();
+    let blocker = dir.path().join("warehouse/tables");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let destination_uri = format!("s3://{}", moto.bucket("redrive"));
+    let destination = Warehouse::open(&destination_uri, &moto.aws()).unwrap();
+
+    // MaximumRetryAttempts 10: the first batch fails 11 times, then goes to the destination
+    let handler = LakeDown {
+        inner: InProcess(consumer_state(&uri, &aws)),
+        blocker,
+        down_for: 11,
+        invocations: Default::default(),
+    };
+    let runner = Runner::new(
+        kinesis,
+        handler,
+        RunnerOptions {
+            max_retries: Some(10),
+            max_backoff: Duration::from_millis(20),
+            ..options(std::slice::from_ref(&stream), 300)
+        },
+    )
+    .with_on_failure(std::sync::Arc::new(destination.clone()));
+    let summary = runner.run().await.unwrap();
+    let shard = &summary.shards[0];
+    assert_eq!(
+        (
+            shard.partial_failures,
+            shard.discarded_batches,
+            shard.discarded_records
+        ),
+        (11, 1, 300),
+        "the lake down for 11 invocations: one batch out of retries"
+    );
+    assert_eq!(shard.records, 2262, "the shard moved on past it");
+    let before = stream_rows(&warehouse, Table::Geo).await;
+    let expected = cleaned_by_pinpipe_clean(Table::Geo);
+    assert!(
+        before.len() < expected.len(),
+        "the discarded batch is missing"
+    );
+
+    // the first redrive through the binary, as an operator runs it
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        .args(["redrive", "--warehouse", &uri, "--failed-batches"])
+        .arg(&destination_uri)
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("1 discarded batches found, 1 redriven (300 records"),
+        "{said}"
+    );
+    let quarantined = row_count(&warehouse, TableId::Quarantine).await;
+    assert_eq!(stream_rows(&warehouse, Table::Geo).await, expected);
+
+    // and again, in process: nothing more
+    let mut consumer = pinpipe::stream::StreamConsumer::new(
+        Warehouse::open(&uri, &aws).unwrap(),
+        StreamRoutes::default(),
+    );
+    let second =
+        pinpipe::stream::redrive_failed_batches(&mut consumer, &destination, chrono::Utc::now())
+            .await
+            .unwrap();
+    assert_eq!(second.objects, 1);
+    assert!(second.refused.is_empty(), "{:?}", second.refused);
+    assert_eq!(
+        (second.batches[0].redelivered, second.rows_written()),
+        (300, 0),
+        "everything redriven before"
+    );
+    assert_eq!(stream_rows(&warehouse, Table::Geo).await, expected);
+    assert_eq!(
+        row_count(&warehouse, TableId::Quarantine).await,
+        quarantined
+    );
+}
+
 /// The handler behind faults an event source mapping must survive: the first invocation fails
 /// outright; the third handles only the first half of its batch and reports the rest as failed.
 struct Faulty {
@@ -486,9 +605,11 @@ async fn the_runner_retries_a_failed_invocation_and_resumes_a_partial_failure_fr
     assert_eq!(shard.records, 2262, "every record acknowledged once");
     assert_eq!(shard.batches, 8);
     assert_eq!(
-        shard.invocations, 10,
-        "8 batches, one retried whole, one resumed"
+        (shard.invocations, shard.bisections),
+        (11, 1),
+        "8 batches; the failed one split in two (BisectBatchOnFunctionError), its second half resumed after a partial failure"
     );
+    assert_eq!(shard.discarded_records, 0);
     let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
     assert_eq!(
         stream_rows(&warehouse, Table::Geo).await,

@@ -119,11 +119,18 @@ pub struct DailyReport {
 }
 
 impl DailyReport {
-    /// CloudWatch EMF lines: one for the run, one per batch table.
+    /// CloudWatch EMF lines: one for the run, one per batch table. Only a run that succeeded has a
+    /// report, so the run's line carries `RunsSucceeded` (a dead man's switch watches for it) and
+    /// the raw objects left for the next run, over all tables.
     pub fn metric_lines(&self, namespace: &str, at: DateTime<Utc>) -> Vec<String> {
         let mut lines = vec![
             MetricSet::new(namespace)
                 .dimension("Function", "daily-analytics")
+                .count("RunsSucceeded", 1)
+                .count(
+                    "RawObjectsLeft",
+                    self.clean.iter().map(|c| c.objects_left).sum(),
+                )
                 .metric("CleanMs", Unit::Milliseconds, self.clean_ms as f64)
                 .metric("InsightsMs", Unit::Milliseconds, self.insights_ms as f64)
                 .metric(

@@ -8,5 +8,6 @@ mod runner;
 pub use client::kinesis_client;
 pub use event::{EventRecord, kinesis_event};
 pub use runner::{
-    Invoke, RunSummary, Runner, RunnerOptions, ShardCheckpoints, ShardSummary, StartingPosition,
+    Invoke, OnFailure, RunSummary, Runner, RunnerOptions, ShardCheckpoints, ShardSummary,
+    StartingPosition,
 };

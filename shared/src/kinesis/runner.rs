@@ -1,12 +1,18 @@
 //! A local stand-in for Lambda's Kinesis event source mapping: polls every shard of the given
 //! streams with GetShardIterator/GetRecords, builds the `KinesisEvent` Lambda would send, invokes the
-//! function, and moves a shard on only after its batch succeeded. At least once, like AWS: a failed
-//! invocation is retried with the same batch; a partial batch response retries from the lowest
-//! failed sequence number. One batch in flight per shard; shards run concurrently.
+//! function, and moves a shard on only after its batch succeeded or was discarded. At least once,
+//! like AWS: a failed invocation is retried with the same batch (split in two first, with
+//! `BisectBatchOnFunctionError`; splitting uses up no retry); a partial batch response retries from
+//! the lowest failed sequence number. A batch out of retries (`MaximumRetryAttempts`) or with
+//! records past `MaximumRecordAgeInSeconds` is discarded to the on-failure destination, written as
+//! Lambda writes it to S3 ([`crate::failed_batch`]); with no destination the runner stops instead
+//! (nothing is skipped locally). One batch in flight per shard; shards run concurrently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::error::DisplayErrorContext;
@@ -16,7 +22,18 @@ use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use super::event::{EventRecord, kinesis_event};
+use crate::failed_batch::{self, Condition, Discarded};
 use crate::{Error, Result};
+
+/// A mapping's on-failure destination: where a discarded batch's invocation record is written
+/// (the lake's bucket on AWS; [`crate::lake::Warehouse`] implements it for a bucket or directory).
+pub trait OnFailure: Send + Sync {
+    fn put<'a>(
+        &'a self,
+        key: String,
+        body: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+}
 
 pub use crate::invoke::Invoke;
 
@@ -39,9 +56,17 @@ pub struct RunnerOptions {
     pub starting_position: StartingPosition,
     /// Pause between polls of a shard that has nothing new (AWS polls about once a second).
     pub poll_interval: Duration,
-    /// MaximumRetryAttempts: `None` retries until the batch succeeds (AWS's -1). When exhausted the
-    /// runner stops with an error and does not move the shard on: nothing is skipped locally.
+    /// MaximumRetryAttempts: `None` retries until the batch succeeds or its records are too old
+    /// (AWS's -1). When exhausted the batch goes to the on-failure destination; without one the
+    /// runner stops with an error and does not move the shard on.
     pub max_retries: Option<u32>,
+    /// MaximumRecordAgeInSeconds: records older than this (by their arrival in the stream) are
+    /// discarded to the on-failure destination without an invocation; `None` = AWS's -1.
+    pub max_record_age: Option<Duration>,
+    /// BisectBatchOnFunctionError: a failed invocation splits its batch in two before retrying.
+    pub bisect_on_function_error: bool,
+    /// The longest pause between two attempts at a batch (the pause doubles from 100 ms).
+    pub max_backoff: Duration,
     /// A file keeping each shard's last acknowledged sequence number across runs.
     pub checkpoints: Option<PathBuf>,
     /// Stop once every shard has been read to its end (tests, backfills); else poll forever.
@@ -57,6 +82,9 @@ impl Default for RunnerOptions {
             starting_position: StartingPosition::TrimHorizon,
             poll_interval: Duration::from_millis(250),
             max_retries: None,
+            max_record_age: Some(Duration::from_secs(86_400)),
+            bisect_on_function_error: true,
+            max_backoff: Duration::from_secs(5),
             checkpoints: None,
             until_caught_up: false,
         }
@@ -116,6 +144,11 @@ pub struct ShardSummary {
     pub failed_invocations: u64,
     /// Answers that listed batch item failures.
     pub partial_failures: u64,
+    /// Batches split in two after a failed invocation.
+    pub bisections: u64,
+    /// Batches (or parts of one) discarded to the on-failure destination, and their records.
+    pub discarded_batches: u64,
+    pub discarded_records: u64,
     pub last_sequence: Option<String>,
 }
 
@@ -137,12 +170,15 @@ pub struct Runner<I> {
     invoker: I,
     options: RunnerOptions,
     region: String,
+    on_failure: Option<Arc<dyn OnFailure>>,
 }
 
 struct Shard {
     stream: String,
     arn: String,
     id: String,
+    /// The stream's mapping, as the destination's keys name it.
+    mapping: String,
 }
 
 impl<I: Invoke> Runner<I> {
@@ -156,7 +192,14 @@ impl<I: Invoke> Runner<I> {
             invoker,
             options,
             region,
+            on_failure: None,
         }
+    }
+
+    /// Discarded batches go to `destination` (DestinationConfig.OnFailure).
+    pub fn with_on_failure(mut self, destination: Arc<dyn OnFailure>) -> Self {
+        self.on_failure = Some(destination);
+        self
     }
 
     /// Polls every shard of the streams; returns when all are read to the end (with
@@ -203,6 +246,9 @@ impl<I: Invoke> Runner<I> {
                     self.region
                 )
             });
+        let mapping = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .to_string();
         let mut shards = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
@@ -219,6 +265,7 @@ impl<I: Invoke> Runner<I> {
                     stream: stream.to_owned(),
                     arn: arn.clone(),
                     id: shard.shard_id().to_owned(),
+                    mapping: mapping.clone(),
                 });
             }
             next_token = page.next_token().map(str::to_owned);
@@ -338,8 +385,9 @@ impl<I: Invoke> Runner<I> {
         }
     }
 
-    /// Invokes until the batch is acknowledged: a failed invocation retries the same batch; a
-    /// partial failure retries from the lowest failed sequence number on.
+    /// Invokes until the batch is acknowledged or discarded: a failed invocation retries the same
+    /// records (halved first, with bisection); a partial failure retries from the lowest failed
+    /// sequence number on; records past the maximum age or out of retries go to the destination.
     async fn deliver(
         &self,
         shard: &Shard,
@@ -348,42 +396,128 @@ impl<I: Invoke> Runner<I> {
     ) -> Result<()> {
         let last = batch.last().map(|r| r.sequence_number.clone());
         let total = batch.len() as u64;
-        let mut pending = batch;
-        let mut retries = 0_u32;
-        loop {
-            let event = kinesis_event(&shard.arn, &self.region, &shard.id, &pending);
-            summary.invocations += 1;
-            let retry_from = match self.invoker.invoke(event).await {
-                Ok(answer) => match first_failed(&answer, &pending) {
-                    None => break,
-                    Some(index) => {
-                        summary.partial_failures += 1;
-                        index
-                    }
-                },
-                Err(e) => {
-                    summary.failed_invocations += 1;
-                    warn!(stream = %shard.stream, shard = %shard.id, error = %e, "Invocation failed; retrying the batch.");
-                    0
+        let mut queue: VecDeque<Vec<EventRecord>> = VecDeque::from([batch]);
+        'parts: while let Some(mut pending) = queue.pop_front() {
+            let mut retries = 0_u32;
+            let mut invocations = 0_u32;
+            let mut function_error: Option<String>;
+            while !pending.is_empty() {
+                let expired = self.expired(&pending);
+                if expired > 0 {
+                    let old: Vec<EventRecord> = pending.drain(..expired).collect();
+                    let discarded = (Condition::RecordAgeExceeded, invocations, None);
+                    self.discard(shard, &old, discarded, summary).await?;
+                    continue;
                 }
-            };
-            pending.drain(..retry_from);
-            retries += 1;
-            if self.options.max_retries.is_some_and(|max| retries > max) {
-                return Err(Error::Kinesis(format!(
-                    "{}/{}: batch from sequence number {} failed {retries} times; the shard stays at its last checkpoint",
-                    shard.stream,
-                    shard.id,
-                    pending.first().map_or("?", |r| r.sequence_number.as_str())
-                )));
+                let event = kinesis_event(&shard.arn, &self.region, &shard.id, &pending);
+                summary.invocations += 1;
+                invocations += 1;
+                match self.invoker.invoke(event).await {
+                    Ok(answer) => match first_failed(&answer, &pending) {
+                        None => break,
+                        Some(index) => {
+                            summary.partial_failures += 1;
+                            function_error = None;
+                            pending.drain(..index);
+                        }
+                    },
+                    Err(e) => {
+                        summary.failed_invocations += 1;
+                        warn!(stream = %shard.stream, shard = %shard.id, error = %e, "Invocation failed; retrying the batch.");
+                        if self.options.bisect_on_function_error && pending.len() > 1 {
+                            // splitting uses up no retry: each half starts afresh
+                            summary.bisections += 1;
+                            let second = pending.split_off(pending.len() / 2);
+                            queue.push_front(second);
+                            queue.push_front(pending);
+                            continue 'parts;
+                        }
+                        function_error = Some("Unhandled".to_owned());
+                    }
+                }
+                retries += 1;
+                if self.options.max_retries.is_some_and(|max| retries > max) {
+                    let discarded = (
+                        Condition::RetryAttemptsExhausted,
+                        invocations,
+                        function_error.as_deref(),
+                    );
+                    self.discard(shard, &pending, discarded, summary).await?;
+                    break;
+                }
+                debug!(stream = %shard.stream, shard = %shard.id, retries, records = pending.len(), "Retrying.");
+                tokio::time::sleep(backoff(retries).min(self.options.max_backoff)).await;
             }
-            debug!(stream = %shard.stream, shard = %shard.id, retries, records = pending.len(), "Retrying.");
-            tokio::time::sleep(backoff(retries)).await;
         }
         summary.batches += 1;
         summary.records += total;
         summary.last_sequence = last;
         info!(stream = %shard.stream, shard = %shard.id, records = total, last_sequence = summary.last_sequence.as_deref(), "Batch acknowledged.");
+        Ok(())
+    }
+
+    /// How many records at the head of `pending` are older than the maximum record age.
+    fn expired(&self, pending: &[EventRecord]) -> usize {
+        let Some(max) = self.options.max_record_age else {
+            return 0;
+        };
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        pending
+            .iter()
+            .take_while(|r| now - r.approximate_arrival > max.as_secs_f64())
+            .count()
+    }
+
+    /// Writes `records` to the on-failure destination as Lambda would, or stops the runner when
+    /// there is none: the shard stays at its last checkpoint.
+    async fn discard(
+        &self,
+        shard: &Shard,
+        records: &[EventRecord],
+        (condition, invocations, function_error): (Condition, u32, Option<&str>),
+        summary: &mut ShardSummary,
+    ) -> Result<()> {
+        let first = records.first().map_or("?", |r| r.sequence_number.as_str());
+        let Some(destination) = &self.on_failure else {
+            return Err(Error::Kinesis(format!(
+                "{}/{}: batch from sequence number {first} discarded ({}) and no on-failure destination; the shard stays at its last checkpoint",
+                shard.stream,
+                shard.id,
+                condition.name()
+            )));
+        };
+        let at = chrono::Utc::now();
+        let event = kinesis_event(&shard.arn, &self.region, &shard.id, records);
+        let function_arn = format!(
+            "arn:aws:lambda:{}:000000000000:function:pinpipe-local-runner",
+            self.region
+        );
+        let record = failed_batch::invocation_record(
+            &Discarded {
+                function_arn: &function_arn,
+                condition,
+                invocations,
+                function_error,
+                stream_arn: &shard.arn,
+                shard: &shard.id,
+                arrivals: (
+                    records.first().map_or(0.0, |r| r.approximate_arrival),
+                    records.last().map_or(0.0, |r| r.approximate_arrival),
+                ),
+                at,
+            },
+            &event,
+        );
+        let random = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .to_string();
+        let key = failed_batch::object_key(&shard.mapping, &shard.id, at, &random);
+        destination
+            .put(key.clone(), record.to_string().into_bytes())
+            .await?;
+        summary.discarded_batches += 1;
+        summary.discarded_records += records.len() as u64;
+        warn!(stream = %shard.stream, shard = %shard.id, records = records.len(), first_sequence = first, condition = condition.name(), object = %key, "Batch discarded to the on-failure destination.");
         Ok(())
     }
 }

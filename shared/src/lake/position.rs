@@ -17,6 +17,9 @@ pub enum SourceKey {
     Kafka { topic: String, partition: i32 },
     /// A Kinesis shard.
     Kinesis { stream: String, shard: String },
+    /// A Kinesis shard's discarded batches, replayed from the on-failure destination by
+    /// `pinpipe redrive`: a position of its own, since the shard's live position has moved past them.
+    Redrive { stream: String, shard: String },
     /// The raw objects a table has taken in (the daily batch run): the id of a progress document
     /// (`lake::raw_progress`), per batch table.
     RawProgress { table: crate::Table },
@@ -28,6 +31,7 @@ impl SourceKey {
         match self {
             SourceKey::Kafka { topic, partition } => format!("pinpipe/kafka/{topic}/{partition}"),
             SourceKey::Kinesis { stream, shard } => format!("pinpipe/kinesis/{stream}/{shard}"),
+            SourceKey::Redrive { stream, shard } => format!("pinpipe/redrive/{stream}/{shard}"),
             SourceKey::RawProgress { table } => format!("pinpipe/raw-progress/{table}"),
         }
     }
@@ -89,7 +93,8 @@ impl Position {
     pub fn app_ids(source: &SourceKey) -> Vec<String> {
         let base = source.app_id();
         match source {
-            SourceKey::Kinesis { .. } => (0..MAX_SEQUENCE_DIGITS / CHUNK)
+            SourceKey::Kinesis { .. } | SourceKey::Redrive { .. } => (0..MAX_SEQUENCE_DIGITS
+                / CHUNK)
                 .map(|i| format!("{base}#{i}"))
                 .collect(),
             _ => vec![base],
@@ -100,7 +105,7 @@ impl Position {
     /// `None` when the source never committed.
     pub fn from_versions(source: &SourceKey, versions: &[Option<i64>]) -> Option<Position> {
         match source {
-            SourceKey::Kinesis { .. } => {
+            SourceKey::Kinesis { .. } | SourceKey::Redrive { .. } => {
                 if versions.iter().all(Option::is_none) {
                     return None;
                 }
