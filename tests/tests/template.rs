@@ -1,6 +1,8 @@
 //! `template.yaml` against the code: every Glue table's columns equal the Delta schema the library
 //! writes, no function's policy grants a `*` action or a data action on `*`, every event source
-//! mapping's settings are explicit, every function builds one of the workspace's binaries.
+//! mapping's settings are explicit and the local runners read them as Lambda does, the on-failure
+//! destination is where the roles and the lifecycle say, every alarm notifies the alarm topic and
+//! watches a metric that is emitted, every function builds one of the workspace's binaries.
 //! (cfn-lint and `sam validate --lint` run in `.ci/run`.)
 
 use std::collections::BTreeMap;
@@ -8,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use pinpipe::config::AwsConfig;
+use pinpipe::failed_batch;
 use pinpipe::kafka::KafkaRunnerOptions;
+use pinpipe::kinesis::RunnerOptions;
 use pinpipe::lake::{Warehouse, sql};
 use pinpipe_tests::TempDir;
 use serde_json::Value;
@@ -352,5 +356,296 @@ fn every_event_source_mapping_states_its_settings_and_every_function_builds_a_wo
     assert_eq!(
         schedule["Properties"]["ScheduleExpression"],
         "cron(0 12 * * ? *)"
+    );
+}
+
+/// The local Kinesis runner stands in for these mappings: it must retry, bisect and discard as they
+/// do. And a discarded batch must still be in the stream for a day after it was discarded.
+#[test]
+fn every_kinesis_mapping_retries_and_discards_as_the_local_runner_does() {
+    let template = template();
+    let runner = RunnerOptions::default();
+    let mut kinesis = 0;
+    for (name, mapping) in resources(&template, "AWS::Lambda::EventSourceMapping") {
+        let p = &mapping["Properties"];
+        if !p["Topics"].is_null() {
+            continue;
+        }
+        kinesis += 1;
+        let retries = p["MaximumRetryAttempts"].as_i64().unwrap();
+        assert_eq!(
+            u32::try_from(retries).ok(),
+            runner.max_retries,
+            "{name}: MaximumRetryAttempts (-1 = until the record is too old)"
+        );
+        let age = p["MaximumRecordAgeInSeconds"].as_i64().unwrap();
+        assert_eq!(
+            u64::try_from(age).ok(),
+            runner.max_record_age.map(|d| d.as_secs()),
+            "{name}: MaximumRecordAgeInSeconds"
+        );
+        assert_eq!(
+            p["BisectBatchOnFunctionError"].as_bool(),
+            Some(runner.bisect_on_function_error),
+            "{name}"
+        );
+        let stream = p["EventSourceArn"]["Fn::GetAtt"][0].as_str().unwrap();
+        let hours = template["Resources"][stream]["Properties"]["RetentionPeriodHours"]
+            .as_i64()
+            .unwrap_or(24);
+        assert!(
+            age > 0 && age + 86_400 <= hours * 3600,
+            "{name}: a record discarded at {age} s must stay in {stream} ({hours} h) for a day more"
+        );
+    }
+    assert_eq!(kinesis, 3);
+}
+
+/// Lambda writes a mapping's discarded batches to `aws/lambda/<ESM-UUID>/…` of the destination
+/// bucket with the function's role (s3:PutObject there, s3:ListBucket on the bucket); the bucket
+/// expires them, and counts the writes for the FailedBatchObjects alarm, under the same prefix.
+#[test]
+fn the_on_failure_destination_is_where_the_roles_the_lifecycle_and_the_request_metrics_say() {
+    let template = template();
+    let bucket = &template["Resources"]["LakeBucket"]["Properties"];
+    let prefix = failed_batch::PREFIX;
+    let rules = bucket["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r["Prefix"] == prefix && r["ExpirationInDays"].as_i64() >= Some(7)),
+        "a lifecycle rule expires {prefix}"
+    );
+    let filters = bucket["MetricsConfigurations"].as_array().unwrap();
+    assert!(filters.iter().any(|f| f["Prefix"] == prefix));
+    let mut mappings = 0;
+    for (name, mapping) in resources(&template, "AWS::Lambda::EventSourceMapping") {
+        let p = &mapping["Properties"];
+        let destination = strings(&p["DestinationConfig"]["OnFailure"]["Destination"]).concat();
+        assert!(destination.contains("LakeBucket"), "{name}: {destination}");
+        mappings += 1;
+        let function = p["FunctionName"]["Ref"].as_str().unwrap();
+        let statements = statements(&template["Resources"][function]);
+        let grants = |action: &str, resource: &dyn Fn(&str) -> bool| {
+            statements.iter().any(|s| {
+                strings(&s["Action"]).iter().any(|a| a == action)
+                    && strings(&s["Resource"]).iter().any(|r| resource(r))
+            })
+        };
+        assert!(
+            grants("s3:PutObject", &|r| r
+                .contains(&format!("${{LakeBucket.Arn}}/{prefix}*"))),
+            "{name}: {function} may write {prefix}*"
+        );
+        assert!(
+            grants("s3:ListBucket", &|r| r.contains("LakeBucket")),
+            "{name}: {function} may list the bucket"
+        );
+    }
+    assert!(mappings >= 6);
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+            .unwrap();
+    assert!(
+        !text.contains("failed-batches/"),
+        "no policy or rule names another prefix"
+    );
+}
+
+/// Every (metric name, dimensions) the code emits as EMF, from the emitters themselves.
+async fn emitted_metrics() -> Vec<(String, BTreeMap<String, String>)> {
+    use pinpipe::Table;
+    use pinpipe::stream::{ShardBatch, ShardReport};
+    let now = chrono::Utc::now();
+    let mut lines = Vec::new();
+    for table in Table::ALL {
+        let batch = ShardBatch {
+            stream: format!("streaming-x-{table}"),
+            shard: "shardId-000000000000".into(),
+            records: Vec::new(),
+        };
+        lines.extend(kinesis_consumer::metric_lines(
+            "ns",
+            &[ShardReport::new(&batch, Some(table))],
+            now,
+        ));
+        let landing = pinpipe::landing::LandingReport {
+            topic: format!("x.{table}"),
+            partition: 0,
+            table: Some(table),
+            first_offset: None,
+            last_offset: None,
+            records: 0,
+            landed: 0,
+            found: 0,
+            quarantined: 0,
+            objects: Vec::new(),
+        };
+        lines.extend(msk_consumer::metric_lines("ns", &[landing], true, now));
+    }
+    lines.push(kinesis_consumer::invocation_metric_line("ns", true, 1, now));
+    let dir = TempDir::new("template-metrics");
+    let warehouse = Warehouse::open(dir.path().to_str().unwrap(), &AwsConfig::default()).unwrap();
+    let report = pinpipe::daily::run(
+        &warehouse,
+        &pinpipe::daily::DailyOptions {
+            run_date: now.date_naive(),
+            now,
+            routes: pinpipe::config::TopicRoutes::default(),
+            budget: std::time::Duration::from_secs(600),
+            chunk_bytes: 1 << 20,
+            stages: pinpipe::daily::Stages::parse(&["clean"]).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    lines.extend(report.metric_lines("ns", now));
+    let mut metrics = Vec::new();
+    for line in lines {
+        let doc: Value = serde_json::from_str(&line).unwrap();
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        for set in directive["Dimensions"].as_array().unwrap() {
+            let dims: BTreeMap<String, String> = set
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    let d = d.as_str().unwrap();
+                    (d.to_owned(), doc[d].as_str().unwrap().to_owned())
+                })
+                .collect();
+            for metric in directive["Metrics"].as_array().unwrap() {
+                metrics.push((metric["Name"].as_str().unwrap().to_owned(), dims.clone()));
+            }
+        }
+    }
+    metrics
+}
+
+/// An alarm's metrics: `(namespace, name, dimensions)`, with a metric-math alarm's every stat.
+fn alarm_metrics(alarm: &Value) -> Vec<(Value, String, Vec<(String, Value)>)> {
+    let one = |m: &Value| {
+        let dims = m["Dimensions"]
+            .as_array()
+            .map(|ds| {
+                ds.iter()
+                    .map(|d| (d["Name"].as_str().unwrap().to_owned(), d["Value"].clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (
+            m["Namespace"].clone(),
+            m["MetricName"].as_str().unwrap().to_owned(),
+            dims,
+        )
+    };
+    match alarm["Metrics"].as_array() {
+        Some(metrics) => metrics
+            .iter()
+            .filter(|m| !m["MetricStat"].is_null())
+            .map(|m| one(&m["MetricStat"]["Metric"]))
+            .collect(),
+        None => vec![one(alarm)],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_alarm_notifies_the_alarm_topic_and_watches_a_metric_that_is_emitted() {
+    let template = template();
+    let emitted = emitted_metrics().await;
+    let functions: Vec<&str> = resources(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let api_name = &template["Resources"]["IngestApi"]["Properties"]["Name"];
+    let topic = serde_json::json!([{"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}]);
+    let mut watched = Vec::new();
+    for (name, alarm) in resources(&template, "AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        assert_eq!(p["AlarmActions"], topic, "{name} notifies the alarm topic");
+        assert_eq!(p["OKActions"], topic, "{name} says when it clears");
+        for (namespace, metric, dims) in alarm_metrics(p) {
+            let dim = |n: &str| {
+                dims.iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Value::Null)
+            };
+            match namespace.as_str() {
+                Some("AWS/Lambda") => {
+                    assert!(
+                        ["Errors", "IteratorAge", "OffsetLag"].contains(&metric.as_str()),
+                        "{name}: {metric}"
+                    );
+                    assert_eq!(dims.len(), 1, "{name}");
+                    let function = dim("FunctionName")["Ref"].as_str().unwrap_or("").to_owned();
+                    assert!(functions.contains(&function.as_str()), "{name}: {function}");
+                    if metric == "IteratorAge" {
+                        assert_eq!(function, "KinesisConsumerFunction", "{name}");
+                    }
+                    if metric == "OffsetLag" {
+                        assert_eq!(function, "MskConsumerFunction", "{name}");
+                    }
+                }
+                Some("AWS/S3") => {
+                    assert_eq!(metric, "PutRequests", "{name}");
+                    assert_eq!(dim("BucketName")["Ref"], "LakeBucket", "{name}");
+                    let filters =
+                        template["Resources"]["LakeBucket"]["Properties"]["MetricsConfigurations"]
+                            .as_array()
+                            .unwrap();
+                    let filter = filters
+                        .iter()
+                        .find(|f| f["Id"] == dim("FilterId"))
+                        .unwrap_or_else(|| {
+                            panic!("{name}: no request-metrics filter {:?}", dim("FilterId"))
+                        });
+                    assert_eq!(filter["Prefix"], failed_batch::PREFIX, "{name}");
+                }
+                Some("AWS/ApiGateway") => {
+                    assert_eq!(metric, "5XXError", "{name}");
+                    assert_eq!(&dim("ApiName"), api_name, "{name}");
+                    assert_eq!(dim("Stage")["Ref"], "Stage", "{name}");
+                }
+                _ => {
+                    assert_eq!(
+                        namespace["Fn::Sub"], "pinpipe/${Stage}",
+                        "{name}: the functions' PINPIPE_METRICS_NAMESPACE"
+                    );
+                    let dims: BTreeMap<String, String> = dims
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                        .collect();
+                    assert!(
+                        emitted.contains(&(metric.clone(), dims.clone())),
+                        "{name}: no code emits {metric} {dims:?}"
+                    );
+                }
+            }
+            watched.push(metric);
+        }
+    }
+    for needed in [
+        "IteratorAge",
+        "OffsetLag",
+        "PutRequests",
+        "RecordsFailed",
+        "RunsSucceeded",
+        "RawObjectsLeft",
+        "RecordsRejected",
+        "5XXError",
+    ] {
+        assert!(
+            watched.iter().any(|m| m == needed),
+            "an alarm watches {needed}"
+        );
+    }
+    let dead_man = &template["Resources"]["DailyRunMissing"]["Properties"];
+    assert_eq!(dead_man["TreatMissingData"], "breaching");
+    assert_eq!(
+        dead_man["Period"].as_i64().unwrap() * dead_man["EvaluationPeriods"].as_i64().unwrap(),
+        26 * 3600
     );
 }
