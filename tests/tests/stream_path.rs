@@ -695,3 +695,166 @@ async fn a_poison_batch_fails_its_invocation_loudly_and_writes_nothing() {
     assert_eq!(answer, json!({"batchItemFailures": []}));
     assert_eq!(row_count(&warehouse, TableId::Stream(Table::Geo)).await, 5);
 }
+
+/// One Delta batch of clean pin rows, from posts in the emulator's format.
+fn pin_rows(posts: &[pinpipe::source::Post]) -> arrow::record_batch::RecordBatch {
+    let payloads: Vec<Vec<u8>> = posts
+        .iter()
+        .map(|p| p.emulator_payload(Table::Pin))
+        .collect();
+    let mut cleaner = pinpipe::cleaner::TableCleaner::new(Table::Pin);
+    let rows: Vec<_> = payloads
+        .iter()
+        .map(|p| match cleaner.push(p) {
+            pinpipe::cleaner::Outcome::Clean(c) => c.row,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    pinpipe::schema::to_record_batch(Table::Pin, &rows).unwrap()
+}
+
+/// What two kinesis-consumers leave when each checked the table for an `ind` before the other
+/// committed it: one commit per shard, both holding the `ind`.
+async fn racing_shards_commit(
+    table: &mut LakeTable,
+    first: &[pinpipe::source::Post],
+    second: &[pinpipe::source::Post],
+    sequence: &str,
+) {
+    for (shard, posts) in [
+        ("shardId-000000000000", first),
+        ("shardId-000000000001", second),
+    ] {
+        let checkpoint = pinpipe::lake::Checkpoint {
+            source: pinpipe::lake::SourceKey::Kinesis {
+                stream: "streaming-race-pin".into(),
+                shard: shard.into(),
+            },
+            position: pinpipe::lake::Position::sequence(sequence).unwrap(),
+        };
+        table
+            .append(vec![pin_rows(posts)], &[checkpoint])
+            .await
+            .unwrap();
+    }
+}
+
+/// The same post under another title: which copy stayed is then visible.
+fn titled(post: &pinpipe::source::Post, title: &str) -> pinpipe::source::Post {
+    let mut post = post.clone();
+    post.pin.title = title.to_owned();
+    post
+}
+
+async fn titles(warehouse: &Warehouse) -> Vec<(i64, String)> {
+    let out = query(
+        warehouse,
+        "SELECT ind, title FROM stream_pin ORDER BY ind, title",
+    )
+    .await;
+    std::str::from_utf8(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["ind"].as_i64().unwrap(),
+                v["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ind_two_shards_admitted_at_once_is_one_row_after_the_daily_run_and_it_is_the_first_arrival()
+ {
+    use pinpipe::daily::{DailyOptions, Stages};
+    let posts = distinct_posts(9, 23);
+    let dir = TempDir::new("stream-race");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    let mut table = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+        .await
+        .unwrap();
+    let first = titled(&posts[0], "first arrival");
+    let second = titled(&posts[0], "second arrival");
+    racing_shards_commit(
+        &mut table,
+        &[posts[1].clone(), first, posts[2].clone()],
+        &[posts[3].clone(), second, posts[4].clone()],
+        "10",
+    )
+    .await;
+    assert_eq!(row_count(&warehouse, TableId::Stream(Table::Pin)).await, 6);
+
+    let maintain = DailyOptions {
+        run_date: chrono::Utc::now().date_naive(),
+        now: chrono::Utc::now(),
+        routes: pinpipe::config::TopicRoutes::default(),
+        budget: Duration::from_secs(600),
+        chunk_bytes: 1 << 20,
+        stages: Stages::parse(&["maintain"]).unwrap(),
+    };
+    let swept = |report: &pinpipe::daily::DailyReport| {
+        report
+            .maintenance
+            .iter()
+            .find(|m| m.table == "tables/stream/pin")
+            .unwrap()
+            .duplicates_removed
+    };
+    let run = pinpipe::daily::run(&warehouse, &maintain).await.unwrap();
+    assert_eq!(swept(&run), 1);
+    let expected: Vec<(i64, String)> = {
+        let mut v: Vec<(i64, String)> = posts[..5]
+            .iter()
+            .map(|p| {
+                let title = if p.ind() == posts[0].ind() {
+                    "first arrival"
+                } else {
+                    p.pin.title.as_str()
+                };
+                (p.ind(), title.to_owned())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        titles(&warehouse).await,
+        expected,
+        "one row per ind, the first arrival's"
+    );
+    let again = pinpipe::daily::run(&warehouse, &maintain).await.unwrap();
+    assert_eq!(swept(&again), 0, "a second run finds nothing");
+    assert_eq!(titles(&warehouse).await, expected);
+
+    // a sweep racing a stream append: the append keeps its rows, the sweep still commits
+    table.refresh().await.unwrap();
+    racing_shards_commit(
+        &mut table,
+        &[titled(&posts[5], "first arrival")],
+        &[posts[6].clone(), titled(&posts[5], "second arrival")],
+        "20",
+    )
+    .await;
+    let mut sweeper = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+        .await
+        .unwrap();
+    let plan = pinpipe::lake::dedup::plan(&sweeper).await.unwrap();
+    assert_eq!(plan.removed(), 1);
+    racing_shards_commit(&mut table, &[posts[7].clone()], &[posts[8].clone()], "30").await;
+    let sweep = pinpipe::lake::dedup::apply(&mut sweeper, &plan)
+        .await
+        .unwrap();
+    assert_eq!(sweep.removed, 1);
+    let rows = titles(&warehouse).await;
+    let inds: Vec<i64> = rows.iter().map(|(ind, _)| *ind).collect();
+    let mut all: Vec<i64> = posts.iter().map(pinpipe::source::Post::ind).collect();
+    all.sort_unstable();
+    assert_eq!(
+        inds, all,
+        "every ind once, the concurrent append's included"
+    );
+    assert!(rows.contains(&(posts[5].ind(), "first arrival".to_owned())));
+}

@@ -524,8 +524,11 @@ async fn emitted_metrics() -> Vec<(String, BTreeMap<String, String>)> {
     metrics
 }
 
-/// An alarm's metrics: `(namespace, name, dimensions)`, with a metric-math alarm's every stat.
-fn alarm_metrics(alarm: &Value) -> Vec<(Value, String, Vec<(String, Value)>)> {
+/// One metric an alarm watches: its namespace, name and dimensions, as the template gives them.
+type AlarmMetric = (Value, String, Vec<(String, Value)>);
+
+/// An alarm's metrics, with a metric-math alarm's every stat.
+fn alarm_metrics(alarm: &Value) -> Vec<AlarmMetric> {
     let one = |m: &Value| {
         let dims = m["Dimensions"]
             .as_array()

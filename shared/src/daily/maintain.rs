@@ -1,6 +1,7 @@
 //! The daily run's third stage: every table of the lake compacted, checkpointed and vacuumed, table
 //! by table until the time budget is spent (the rest waits for tomorrow; nothing is half done:
-//! each step is one Delta commit or none).
+//! each step is one Delta commit or none). A stream table is first swept of later copies of
+//! re-posted `ind`s ([`crate::lake::dedup`]), before its compaction mixes their files.
 
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::lake::maintenance::{self, MIN_RETENTION};
 use crate::lake::sql::INSIGHTS;
-use crate::lake::{LakeTable, ProgressDocs, SourceKey, TableId, Warehouse};
+use crate::lake::{LakeTable, ProgressDocs, SourceKey, TableId, Warehouse, dedup};
 use crate::{Result, Table};
 
 /// What maintenance did to one table.
@@ -22,6 +23,8 @@ pub struct MaintenanceReport {
     pub files_compacted: u64,
     /// Files vacuum deleted (older than the retention, referenced by no version within it).
     pub files_vacuumed: u64,
+    /// Later copies of re-posted `ind`s removed (stream tables).
+    pub duplicates_removed: u64,
     pub version: u64,
     pub ms: u64,
 }
@@ -44,15 +47,25 @@ pub async fn maintain_all(
                 skipped: true,
                 files_compacted: 0,
                 files_vacuumed: 0,
+                duplicates_removed: 0,
                 version: 0,
                 ms: 0,
             });
             continue;
         }
+        let started = Instant::now();
+        let mut duplicates_removed = 0;
+        if let Some(id) = Table::ALL
+            .map(TableId::Stream)
+            .into_iter()
+            .find(|id| id.path() == path)
+            && let Some(mut stream) = LakeTable::open_existing(warehouse, id).await?
+        {
+            duplicates_removed = dedup::remove_later_copies(&mut stream).await?.removed;
+        }
         let Some(mut table) = LakeTable::load_existing(warehouse, &path).await? else {
             continue;
         };
-        let started = Instant::now();
         let files_compacted = maintenance::optimize(&mut table).await?;
         maintenance::checkpoint(&table).await?;
         let vacuumed = maintenance::vacuum(&mut table, MIN_RETENTION, now).await?;
@@ -61,6 +74,7 @@ pub async fn maintain_all(
             skipped: false,
             files_compacted,
             files_vacuumed: vacuumed.files_deleted as u64,
+            duplicates_removed,
             version: table.version().unwrap_or_default(),
             ms: started.elapsed().as_millis() as u64,
         };
@@ -68,6 +82,7 @@ pub async fn maintain_all(
             table = %report.table,
             files_compacted = report.files_compacted,
             files_vacuumed = report.files_vacuumed,
+            duplicates_removed = report.duplicates_removed,
             version = report.version,
             ms = report.ms,
             "Maintained table."

@@ -147,6 +147,10 @@ impl DailyReport {
                     self.maintenance.iter().filter(|m| !m.skipped).count() as u64,
                 )
                 .count(
+                    "DuplicatesRemoved",
+                    self.maintenance.iter().map(|m| m.duplicates_removed).sum(),
+                )
+                .count(
                     "TablesNotMaintained",
                     self.maintenance.iter().filter(|m| m.skipped).count() as u64,
                 )

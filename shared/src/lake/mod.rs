@@ -4,6 +4,8 @@
 //! Exactly once: every append carries the source positions it reaches as Delta `txn` actions in the
 //! same commit ([`position`]); an append whose positions the table already holds writes nothing.
 
+#[cfg(feature = "sql")]
+pub mod dedup;
 mod ind_index;
 pub mod maintenance;
 pub mod position;

@@ -478,18 +478,36 @@ impl LakeTable {
     /// Commits add actions with the positions' txn actions. Hot path: may write a checkpoint at
     /// the table's interval, never lists or cleans up the log.
     async fn commit(&mut self, adds: Vec<Action>, txns: Vec<Transaction>) -> Result<u64> {
-        let properties = CommitProperties::default()
-            .with_application_transactions(txns)
-            .with_max_retries(MAX_COMMIT_RETRIES)
-            .with_cleanup_expired_logs(Some(false));
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: None,
             predicate: None,
         };
+        self.commit_actions(adds, txns, operation).await
+    }
+
+    /// Writes Parquet data files for `batches` (with statistics) and returns their add actions,
+    /// for a commit of the caller's own ([`LakeTable::commit_actions`]).
+    pub(crate) async fn data_files(&self, batches: &[RecordBatch]) -> Result<Vec<Action>> {
+        self.write_files(batches).await
+    }
+
+    /// Commits `actions` and `txns` as `operation` against this handle's snapshot, with delta-rs's
+    /// conflict checks (a blind append by another writer is no conflict; a file this commit removes
+    /// that another removed first is).
+    pub(crate) async fn commit_actions(
+        &mut self,
+        actions: Vec<Action>,
+        txns: Vec<Transaction>,
+        operation: DeltaOperation,
+    ) -> Result<u64> {
+        let properties = CommitProperties::default()
+            .with_application_transactions(txns)
+            .with_max_retries(MAX_COMMIT_RETRIES)
+            .with_cleanup_expired_logs(Some(false));
         let snapshot = self.table.snapshot()?;
         let committed = CommitBuilder::from(properties)
-            .with_actions(adds)
+            .with_actions(actions)
             .build(Some(snapshot), self.table.log_store(), operation)
             .await?;
         let version = committed.version();
