@@ -3,6 +3,8 @@
 //!     cargo bench -p pinpipe-tests --bench stream -- event   local|s3 [--iterations N] [--records N]
 //!     cargo bench -p pinpipe-tests --bench stream -- runner  local|s3 [--posts N] [--batch-size N]
 //!     cargo bench -p pinpipe-tests --bench stream -- latency local|s3 [--rate R] [--seconds S]
+//!     cargo bench -p pinpipe-tests --bench stream -- freshness local|s3 [--posts N] [--rate R]
+//!         [--window-ms W] [--batch-size N]
 //!
 //! Kinesis is moto on a free port of 127.0.0.1 (started by the harness, as in the tests); `s3` puts
 //! the lake on the same moto server. Each run prints one markdown table row for BENCHMARKS.md.
@@ -82,6 +84,20 @@ fn main() {
                     &aws,
                     flag("--rate", 200),
                     flag("--seconds", 30),
+                )
+                .await
+            }
+            "freshness" => {
+                freshness(
+                    &backend,
+                    &uri,
+                    &aws,
+                    Freshness {
+                        posts: flag("--posts", 10_000),
+                        rate: flag("--rate", 100),
+                        window: Duration::from_millis(flag("--window-ms", 1_000) as u64),
+                        batch_size: flag("--batch-size", 500),
+                    },
                 )
                 .await
             }
@@ -290,6 +306,109 @@ async fn latency(backend: &str, uri: &str, aws: &AwsConfig, rate: usize, seconds
     };
     println!(
         "| post → queryable, {backend} | {total} posts at {rate}/s, batch size 100, window 0, poll 250 ms | p50 {:.0} ms | p95 {:.0} ms | max {:.0} ms |",
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.95),
+        ms.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+struct Freshness {
+    posts: usize,
+    rate: usize,
+    window: Duration,
+    batch_size: usize,
+}
+
+/// Post → queryable as a reader sees it: a steady producer puts `posts` pin posts at `rate`/s
+/// (PutRecord, one partition key each, to a 2-shard stream) while the runner consumes with the
+/// template's batch size and a batching window; a separate reader refreshes its own handle of the
+/// stream table every 50 ms and reads the `ind`s of each new commit (`IndIndex`, what any query
+/// would see). Freshness per post = first seen by the reader − the PutRecord call's start.
+async fn freshness(backend: &str, uri: &str, aws: &AwsConfig, f: Freshness) {
+    use aws_sdk_kinesis::primitives::Blob;
+    use pinpipe::lake::{IndIndex, LakeTable, TableId, Warehouse};
+    let moto = Moto::get();
+    let kinesis = client(moto).await;
+    let stream = format!("streaming-{}-pin", unique_prefix("fresh"));
+    create_stream(&kinesis, &stream, 2).await;
+    let options = RunnerOptions {
+        streams: vec![stream.clone()],
+        batch_size: f.batch_size,
+        batching_window: f.window,
+        poll_interval: Duration::from_millis(250),
+        ..RunnerOptions::default()
+    };
+    let runner = Runner::new(kinesis.clone(), InProcess(state(uri, aws)), options);
+    let warehouse = Warehouse::open(uri, aws).unwrap();
+    let sent = posts(0, f.posts, 13);
+    let put_at: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let produce = {
+        let put_at = put_at.clone();
+        async move {
+            let interval = Duration::from_secs_f64(1.0 / f.rate as f64);
+            let started = Instant::now();
+            for (i, post) in sent.iter().enumerate() {
+                tokio::time::sleep_until((started + interval * i as u32).into()).await;
+                let at = Instant::now();
+                kinesis
+                    .put_record()
+                    .stream_name(&stream)
+                    .partition_key(i.to_string())
+                    .data(Blob::new(post.emulator_payload(Table::Pin)))
+                    .send()
+                    .await
+                    .unwrap();
+                put_at.lock().unwrap().insert(post.ind(), at);
+            }
+            started.elapsed()
+        }
+    };
+    let read = async {
+        let mut seen: HashMap<i64, Instant> = HashMap::new();
+        let mut index = IndIndex::new();
+        let mut table: Option<LakeTable> = None;
+        let deadline = Instant::now() + Duration::from_secs(f.posts as u64 / f.rate as u64 + 120);
+        while seen.len() < f.posts {
+            assert!(Instant::now() < deadline, "every post queryable in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let lake = match &mut table {
+                Some(t) => t,
+                None => match LakeTable::open_existing(&warehouse, TableId::Stream(Table::Pin))
+                    .await
+                    .unwrap()
+                {
+                    Some(t) => table.insert(t),
+                    None => continue,
+                },
+            };
+            lake.refresh().await.unwrap();
+            index.catch_up(lake).await.unwrap();
+            let now = Instant::now();
+            for ind in 0..f.posts as i64 {
+                if !seen.contains_key(&ind) && index.contains(ind) {
+                    seen.insert(ind, now);
+                }
+            }
+        }
+        seen
+    };
+    let (produced, seen) = tokio::select! {
+        both = async { tokio::join!(produce, read) } => both,
+        result = runner.run() => panic!("the runner stopped: {result:?}"),
+    };
+    let put_at = put_at.lock().unwrap();
+    let mut ms: Vec<f64> = seen
+        .iter()
+        .map(|(ind, at)| at.duration_since(put_at[ind]).as_secs_f64() * 1e3)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "| post → queryable, {backend} | {} posts at {}/s ({:.1} s), 2 shards, batch size {}, window {} ms, poll 250 ms, reader every 50 ms | p50 {:.0} ms | p95 {:.0} ms | max {:.0} ms |",
+        f.posts,
+        f.rate,
+        produced.as_secs_f64(),
+        f.batch_size,
+        f.window.as_millis(),
         percentile(&ms, 0.5),
         percentile(&ms, 0.95),
         ms.last().copied().unwrap_or(f64::NAN)
