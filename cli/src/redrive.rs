@@ -1,5 +1,6 @@
-//! `pinpipe redrive`: the stream mappings' discarded batches back into the stream tables, exactly
-//! once (`pinpipe::stream::redrive_failed_batches`).
+//! `pinpipe redrive`: the stream mappings' discarded batches back into the stream tables
+//! (`pinpipe::stream::redrive_failed_batches`), or chosen quarantine rows cleaned again into their
+//! path's table (`pinpipe::redrive`) — exactly once, however often it runs.
 
 use std::io::Write;
 
@@ -17,8 +18,28 @@ pub struct Redrive {
     warehouse: String,
     /// The on-failure destination: s3://bucket (the template's lake bucket) or a directory; its
     /// aws/lambda/ objects are read.
+    #[arg(
+        long,
+        required_unless_present = "quarantine",
+        conflicts_with = "quarantine"
+    )]
+    failed_batches: Option<String>,
+    /// Redrive quarantine rows instead: clean them again (after a rule was fixed) into the table
+    /// of the path they came by; the rows still rejected stay.
     #[arg(long)]
-    failed_batches: String,
+    quarantine: bool,
+    /// With --quarantine: only rows with these reason codes (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', requires = "quarantine")]
+    reason: Vec<String>,
+    /// With --quarantine: only rows rejected at or after this instant (RFC 3339).
+    #[arg(long, requires = "quarantine")]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// With --quarantine: only rows rejected before this instant (RFC 3339).
+    #[arg(long, requires = "quarantine")]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// With --quarantine: only these tables (pin, geo, user).
+    #[arg(long, value_delimiter = ',', requires = "quarantine")]
+    table: Vec<pinpipe::Table>,
     /// `stream=table` pairs for streams not named streaming-<prefix>-<table>.
     #[arg(long, default_value = "")]
     stream_tables: String,
@@ -27,7 +48,10 @@ pub struct Redrive {
 pub fn redrive(args: Redrive, stdout: &mut dyn Write) -> Result<(), CliError> {
     let aws = AwsConfig::from_env();
     let warehouse = Warehouse::open(&args.warehouse, &aws)?;
-    let destination = Warehouse::open(&args.failed_batches, &aws)?;
+    let Some(failed_batches) = &args.failed_batches else {
+        return quarantine(&args, &warehouse, stdout);
+    };
+    let destination = Warehouse::open(failed_batches, &aws)?;
     let routes = StreamRoutes::parse(&args.stream_tables)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,4 +97,36 @@ pub fn redrive(args: Redrive, stdout: &mut dyn Write) -> Result<(), CliError> {
         refused.len(),
         refused.join("\n")
     )))
+}
+
+fn quarantine(
+    args: &Redrive,
+    warehouse: &Warehouse,
+    stdout: &mut dyn Write,
+) -> Result<(), CliError> {
+    let selection = pinpipe::redrive::Selection {
+        reasons: args.reason.clone(),
+        since: args.since,
+        until: args.until,
+        tables: args.table.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(pinpipe::redrive::redrive_quarantine(warehouse, &selection))?;
+    for t in &report.tables {
+        writeln!(
+            stdout,
+            "{}: {} quarantine rows, {} clean now ({} rows written, {} already in the table, {} repeated), {} still rejected",
+            t.table, t.records, t.clean, t.rows_written, t.reposts, t.duplicates, t.still_rejected
+        )?;
+    }
+    writeln!(
+        stdout,
+        "{} quarantine rows selected, {} rows written, {} refused at the edge (nothing to replay)",
+        report.selected,
+        report.tables.iter().map(|t| t.rows_written).sum::<u64>(),
+        report.not_replayable
+    )?;
+    Ok(())
 }

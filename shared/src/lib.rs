@@ -18,6 +18,8 @@
 //!   the raw zone, bad values to the quarantine.
 //! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
 //!   insights, table maintenance.
+//! - [`redrive`] (feature `sql`): chosen quarantine rows cleaned again into their path's table,
+//!   exactly once.
 //! - [`failed_batch`]: the objects Lambda writes to a stream mapping's S3 on-failure destination,
 //!   pure; [`stream::redrive`] replays them exactly once.
 //! - [`emulate`]: the original emulator's HTTP requests for a post, pure.
@@ -55,6 +57,8 @@ pub mod logs;
 pub mod metrics;
 pub mod quarantine;
 pub mod record;
+#[cfg(feature = "sql")]
+pub mod redrive;
 pub mod report;
 pub mod schema;
 #[cfg(feature = "sigv4")]

@@ -858,3 +858,158 @@ async fn an_ind_two_shards_admitted_at_once_is_one_row_after_the_daily_run_and_i
     );
     assert!(rows.contains(&(posts[5].ind(), "first arrival".to_owned())));
 }
+
+/// A quarantine row as an earlier cleaning rule left it: the record's raw bytes, rejected then.
+fn old_rejection(
+    table: Table,
+    raw: &[u8],
+    source: pinpipe::quarantine::SourceRef,
+    reason: &'static str,
+    at: &str,
+) -> pinpipe::quarantine::QuarantineRecord {
+    use base64::Engine;
+    pinpipe::quarantine::QuarantineRecord {
+        table,
+        source,
+        reason,
+        field: Some("title"),
+        ind: None,
+        message: "rejected by an earlier rule".into(),
+        raw_base64: base64::engine::general_purpose::STANDARD.encode(raw),
+        raw: std::str::from_utf8(raw).ok().map(str::to_owned),
+        rejected_at: chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_rows_chosen_by_reason_and_time_are_redriven_into_their_paths_table_once() {
+    use pinpipe::quarantine::SourceRef;
+    let posts = distinct_posts(8, 29);
+    let dir = TempDir::new("quarantine-redrive");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    let kinesis = |seq: u64| SourceRef::Kinesis {
+        stream: "streaming-x-pin".into(),
+        shard: "shardId-000000000000".into(),
+        sequence_number: seq.to_string(),
+    };
+    let kafka = |offset: i64| SourceRef::Kafka {
+        topic: "x.geo".into(),
+        partition: 0,
+        offset,
+    };
+    let pin = |i: usize| posts[i].emulator_payload(Table::Pin);
+    let geo = |i: usize| posts[i].emulator_payload(Table::Geo);
+    let user = |i: usize| posts[i].emulator_payload(Table::User);
+    let november = "2026-11-01T10:00:00Z";
+    let rows = vec![
+        old_rejection(Table::Pin, &pin(0), kinesis(1), "invalid_field", november),
+        old_rejection(Table::Pin, &pin(1), kinesis(2), "invalid_field", november),
+        old_rejection(Table::Pin, &pin(2), kinesis(3), "invalid_field", november),
+        // rejected for good reason: rejected again
+        old_rejection(Table::Pin, b"not json", kinesis(4), "not_json", november),
+        old_rejection(
+            Table::Geo,
+            &geo(3),
+            kafka(7),
+            "invalid_field",
+            "2026-11-02T10:00:00Z",
+        ),
+        old_rejection(
+            Table::Geo,
+            &geo(4),
+            kafka(8),
+            "invalid_field",
+            "2026-11-02T10:00:00Z",
+        ),
+        // not chosen: another reason, and too early
+        old_rejection(Table::User, &user(5), kafka(9), "missing_field", november),
+        old_rejection(
+            Table::Pin,
+            &pin(6),
+            kinesis(0),
+            "invalid_field",
+            "2026-10-01T10:00:00Z",
+        ),
+    ];
+    let mut quarantine = LakeTable::open(&warehouse, TableId::Quarantine)
+        .await
+        .unwrap();
+    quarantine
+        .append(vec![pinpipe::schema::quarantine_batch(&rows).unwrap()], &[])
+        .await
+        .unwrap();
+    // one of them reached the stream table another way meanwhile
+    let mut stream_pin = LakeTable::open(&warehouse, TableId::Stream(Table::Pin))
+        .await
+        .unwrap();
+    stream_pin
+        .append(vec![pin_rows(&posts[..1])], &[])
+        .await
+        .unwrap();
+
+    // the CLI runs its own runtime: from a blocking thread, as from a shell
+    let redrive = || {
+        let uri = uri.clone();
+        async move {
+            let run = tokio::task::spawn_blocking(move || {
+                pinpipe(
+                    &[
+                        "redrive",
+                        "--warehouse",
+                        &uri,
+                        "--quarantine",
+                        "--reason",
+                        "invalid_field,not_json",
+                        "--since",
+                        "2026-10-15T00:00:00Z",
+                    ],
+                    b"",
+                )
+            })
+            .await
+            .unwrap();
+            assert!(run.success, "{}", String::from_utf8_lossy(&run.stderr));
+            String::from_utf8(run.stdout).unwrap()
+        }
+    };
+    let first = redrive().await;
+    assert!(
+        first.contains("tables/stream/pin: 4 quarantine rows, 3 clean now (2 rows written, 1 already in the table, 0 repeated), 1 still rejected"),
+        "{first}"
+    );
+    assert!(
+        first.contains("tables/batch/geo: 2 quarantine rows, 2 clean now (2 rows written"),
+        "{first}"
+    );
+    let pin_inds = || async {
+        stream_rows(&warehouse, Table::Pin)
+            .await
+            .keys()
+            .copied()
+            .collect::<Vec<i64>>()
+    };
+    let sorted = |idx: &[usize]| {
+        let mut v: Vec<i64> = idx.iter().map(|i| posts[*i].ind()).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(pin_inds().await, sorted(&[0, 1, 2]));
+    assert_eq!(row_count(&warehouse, TableId::Batch(Table::Geo)).await, 2);
+    assert_eq!(row_count(&warehouse, TableId::Batch(Table::User)).await, 0);
+
+    let second = redrive().await;
+    assert!(
+        second.contains("6 quarantine rows selected, 0 rows written"),
+        "{second}"
+    );
+    assert_eq!(pin_inds().await, sorted(&[0, 1, 2]));
+    assert_eq!(row_count(&warehouse, TableId::Batch(Table::Geo)).await, 2);
+    assert_eq!(
+        row_count(&warehouse, TableId::Quarantine).await,
+        8,
+        "the audit trail stays"
+    );
+}

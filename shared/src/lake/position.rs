@@ -20,6 +20,9 @@ pub enum SourceKey {
     /// A Kinesis shard's discarded batches, replayed from the on-failure destination by
     /// `pinpipe redrive`: a position of its own, since the shard's live position has moved past them.
     Redrive { stream: String, shard: String },
+    /// Quarantine rows a stream table took in by `pinpipe redrive --quarantine`: the id of the
+    /// last redrive's commit, swapped by each (`crate::redrive`).
+    QuarantineRedrive { table: crate::Table },
     /// The raw objects a table has taken in (the daily batch run): the id of a progress document
     /// (`lake::raw_progress`), per batch table.
     RawProgress { table: crate::Table },
@@ -33,6 +36,9 @@ impl SourceKey {
             SourceKey::Kinesis { stream, shard } => format!("pinpipe/kinesis/{stream}/{shard}"),
             SourceKey::Redrive { stream, shard } => format!("pinpipe/redrive/{stream}/{shard}"),
             SourceKey::RawProgress { table } => format!("pinpipe/raw-progress/{table}"),
+            SourceKey::QuarantineRedrive { table } => {
+                format!("pinpipe/quarantine-redrive/{table}")
+            }
         }
     }
 }
