@@ -244,7 +244,6 @@ impl Invoke for Timed {
 /// A steady producer (PutRecord at `rate` posts/s to the pin stream) while the runner consumes:
 /// post → committed (queryable) latency per record.
 async fn latency(backend: &str, uri: &str, aws: &AwsConfig, rate: usize, seconds: usize) {
-    use aws_sdk_kinesis::primitives::Blob;
     let moto = Moto::get();
     let kinesis = client(moto).await;
     let stream = format!("streaming-{}-pin", unique_prefix("latency"));
@@ -265,21 +264,16 @@ async fn latency(backend: &str, uri: &str, aws: &AwsConfig, rate: usize, seconds
     let total = rate * seconds;
     let measure = async {
         let mut put_at = HashMap::new();
-        let interval = Duration::from_secs_f64(1.0 / rate as f64);
-        let started = Instant::now();
-        for (i, post) in posts(0, total, 9).iter().enumerate() {
-            tokio::time::sleep_until((started + interval * i as u32).into()).await;
-            let at = Instant::now();
-            let answer = kinesis
-                .put_record()
-                .stream_name(&stream)
-                .partition_key(i.to_string())
-                .data(Blob::new(post.emulator_payload(Table::Pin)))
-                .send()
-                .await
-                .unwrap();
-            put_at.insert(answer.sequence_number().to_owned(), at);
-        }
+        put_steadily(
+            &kinesis,
+            &stream,
+            &posts(0, total, 9),
+            rate,
+            |_, seq, at| {
+                put_at.insert(seq, at);
+            },
+        )
+        .await;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             {
@@ -312,6 +306,34 @@ async fn latency(backend: &str, uri: &str, aws: &AwsConfig, rate: usize, seconds
     );
 }
 
+/// Puts `posts` (their pin records) at a steady `rate`/s, one PutRecord and partition key each;
+/// tells `on_put` each post, its sequence number and when its call started. Returns how long it took.
+async fn put_steadily(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+    posts: &[Post],
+    rate: usize,
+    mut on_put: impl FnMut(&Post, String, Instant),
+) -> Duration {
+    use aws_sdk_kinesis::primitives::Blob;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    for (i, post) in posts.iter().enumerate() {
+        tokio::time::sleep_until((started + interval * i as u32).into()).await;
+        let at = Instant::now();
+        let answer = kinesis
+            .put_record()
+            .stream_name(stream)
+            .partition_key(i.to_string())
+            .data(Blob::new(post.emulator_payload(Table::Pin)))
+            .send()
+            .await
+            .unwrap();
+        on_put(post, answer.sequence_number().to_owned(), at);
+    }
+    started.elapsed()
+}
+
 struct Freshness {
     posts: usize,
     rate: usize,
@@ -325,7 +347,6 @@ struct Freshness {
 /// stream table every 50 ms and reads the `ind`s of each new commit (`IndIndex`, what any query
 /// would see). Freshness per post = first seen by the reader − the PutRecord call's start.
 async fn freshness(backend: &str, uri: &str, aws: &AwsConfig, f: Freshness) {
-    use aws_sdk_kinesis::primitives::Blob;
     use pinpipe::lake::{IndIndex, LakeTable, TableId, Warehouse};
     let moto = Moto::get();
     let kinesis = client(moto).await;
@@ -345,22 +366,10 @@ async fn freshness(backend: &str, uri: &str, aws: &AwsConfig, f: Freshness) {
     let produce = {
         let put_at = put_at.clone();
         async move {
-            let interval = Duration::from_secs_f64(1.0 / f.rate as f64);
-            let started = Instant::now();
-            for (i, post) in sent.iter().enumerate() {
-                tokio::time::sleep_until((started + interval * i as u32).into()).await;
-                let at = Instant::now();
-                kinesis
-                    .put_record()
-                    .stream_name(&stream)
-                    .partition_key(i.to_string())
-                    .data(Blob::new(post.emulator_payload(Table::Pin)))
-                    .send()
-                    .await
-                    .unwrap();
+            put_steadily(&kinesis, &stream, &sent, f.rate, |post, _, at| {
                 put_at.lock().unwrap().insert(post.ind(), at);
-            }
-            started.elapsed()
+            })
+            .await
         }
     };
     let read = async {

@@ -367,10 +367,9 @@ impl<I: Invoke> Runner<I> {
             let window_over = since.elapsed() >= self.options.batching_window;
             if !(full || window_over || closed || (caught_up && self.options.until_caught_up)) {
                 if caught_up {
-                    tokio::time::sleep(
-                        self.options.poll_interval.min(self.options.batching_window),
-                    )
-                    .await;
+                    // poll again, but no later than the window closes: the batch goes then
+                    let left = self.options.batching_window.saturating_sub(since.elapsed());
+                    tokio::time::sleep(self.options.poll_interval.min(left)).await;
                 }
                 continue;
             }
