@@ -16,7 +16,10 @@ pub enum SinkError {
 }
 
 #[cfg(feature = "kafka")]
-pub use kafka::{KafkaSink, OAuthTokenSource, ProducerToken, SinkContext};
+pub use kafka::{
+    DELIVERY_TIMEOUT as KAFKA_DELIVERY_TIMEOUT, KafkaSink,
+    METADATA_TIMEOUT as KAFKA_METADATA_TIMEOUT, OAuthTokenSource, ProducerToken, SinkContext,
+};
 
 #[cfg(feature = "kafka")]
 mod kafka {
@@ -33,8 +36,12 @@ mod kafka {
     use crate::ingest::OutRecord;
     use crate::{Error, Result};
 
-    /// How long a record may wait for its acknowledgement.
-    const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
+    /// How long a record may wait for its acknowledgement (`message.timeout.ms`).
+    pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
+    /// How long reading the broker's topic list may take. With [`DELIVERY_TIMEOUT`] it stays under
+    /// API Gateway's 29 s integration timeout (the ingest function's `Timeout`), so a slow broker is
+    /// answered 503 by the function, not 504 by the gateway after the records may have been sent.
+    pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
     /// How long the list of existing topics is trusted.
     const TOPICS_TTL: Duration = Duration::from_secs(60);
     /// How long a topic missing from the list is taken as missing (a topic created since is found
@@ -133,7 +140,7 @@ mod kafka {
             let names: HashSet<String> = tokio::task::spawn_blocking(move || {
                 let metadata = producer
                     .client()
-                    .fetch_metadata(None, Duration::from_secs(10))
+                    .fetch_metadata(None, METADATA_TIMEOUT)
                     .map_err(|e| {
                         SinkError::Unavailable(format!("reading the broker's topics: {e}"))
                     })?;

@@ -652,3 +652,38 @@ async fn every_alarm_notifies_the_alarm_topic_and_watches_a_metric_that_is_emitt
         26 * 3600
     );
 }
+
+/// The ingest API's cost is bounded by parameters (rate, burst, a daily quota per key, reserved
+/// concurrency), and its Kafka sink answers before API Gateway gives up (29 s): a 504 from the
+/// gateway would leave the client not knowing whether its records were sent.
+#[test]
+fn the_ingest_api_is_bounded_in_rate_quota_concurrency_and_time() {
+    let template = template();
+    let resources = &template["Resources"];
+    let stage = &resources["ApiStage"]["Properties"]["MethodSettings"][0];
+    assert_eq!(stage["ThrottlingRateLimit"]["Ref"], "ApiRateLimit");
+    assert_eq!(stage["ThrottlingBurstLimit"]["Ref"], "ApiBurstLimit");
+    let plan = &resources["UsagePlan"]["Properties"];
+    assert_eq!(plan["Throttle"]["RateLimit"]["Ref"], "ApiRateLimit");
+    assert_eq!(plan["Throttle"]["BurstLimit"]["Ref"], "ApiBurstLimit");
+    assert_eq!(plan["Quota"]["Limit"]["Ref"], "ApiQuotaPerDay");
+    assert_eq!(plan["Quota"]["Period"], "DAY");
+    for name in ["ApiRateLimit", "ApiBurstLimit", "ApiQuotaPerDay"] {
+        assert!(
+            template["Parameters"][name]["Default"].as_i64() > Some(0),
+            "{name} has a default"
+        );
+    }
+    let function = &resources["IngestApiFunction"]["Properties"];
+    assert_eq!(
+        function["ReservedConcurrentExecutions"]["Fn::If"][1]["Ref"],
+        "IngestReservedConcurrency"
+    );
+    let timeout = function["Timeout"].as_u64().unwrap();
+    assert!(timeout <= 29, "API Gateway's integration timeout is 29 s");
+    let kafka = pinpipe::sink::KAFKA_METADATA_TIMEOUT + pinpipe::sink::KAFKA_DELIVERY_TIMEOUT;
+    assert!(
+        kafka < std::time::Duration::from_secs(timeout),
+        "the topic lookup and the delivery ({kafka:?}) end before the function's {timeout} s"
+    );
+}
