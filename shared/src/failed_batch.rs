@@ -33,6 +33,13 @@ impl Condition {
     }
 }
 
+/// A random UUID (v4 layout) as text: mapping ids, request ids, object names.
+pub fn random_uuid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
 /// The object key of a discarded batch of `shard`, written at `at`.
 pub fn object_key(mapping_uuid: &str, shard: &str, at: DateTime<Utc>, random: &str) -> String {
     format!(
@@ -73,7 +80,7 @@ pub fn invocation_record(discarded: &Discarded<'_>, event: &Value) -> Value {
     };
     json!({
         "requestContext": {
-            "requestId": uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
+            "requestId": random_uuid(),
             "functionArn": discarded.function_arn,
             "condition": discarded.condition.name(),
             "approximateInvokeCount": discarded.invocations,

@@ -13,8 +13,6 @@
 //! chooses its rows again. For a stream table it is `pinpipe/quarantine-redrive/<table>`. A lost
 //! answer is recognised by the swap's new id, not committed twice.
 
-use std::collections::BTreeMap;
-
 use arrow::array::{Array, AsArray};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -119,15 +117,16 @@ pub async fn redrive_quarantine(
          length(sequence_number), sequence_number, file_path, file_line"
     );
     let batches = sql::query(&ctx, &query).await?;
-    let mut by_table: BTreeMap<(u8, Table), Vec<Vec<u8>>> = BTreeMap::new();
+    // each destination table's raw records, in the order the query gave them
+    let mut by_table: Vec<(TableId, Table, Vec<Vec<u8>>)> = Vec::new();
     for batch in &batches {
         for row in 0..batch.num_rows() {
             report.selected += 1;
             let text = |i: usize| string_at(batch.column(i).as_ref(), row);
             let table: Table = text(0).parse()?;
-            let path = match text(1).as_str() {
-                "kinesis" => 1,
-                "kafka" | "file" => 0,
+            let id = match text(1).as_str() {
+                "kinesis" => TableId::Stream(table),
+                "kafka" | "file" => TableId::Batch(table),
                 _ => {
                     report.not_replayable += 1;
                     continue;
@@ -136,15 +135,13 @@ pub async fn redrive_quarantine(
             let raw = BASE64
                 .decode(text(2).as_bytes())
                 .map_err(|e| Error::Redrive(format!("a quarantine row's raw_base64: {e}")))?;
-            by_table.entry((path, table)).or_default().push(raw);
+            match by_table.iter_mut().find(|(t, _, _)| *t == id) {
+                Some((_, _, raws)) => raws.push(raw),
+                None => by_table.push((id, table, vec![raw])),
+            }
         }
     }
-    for ((path, table), raws) in by_table {
-        let id = if path == 1 {
-            TableId::Stream(table)
-        } else {
-            TableId::Batch(table)
-        };
+    for (id, table, raws) in by_table {
         report
             .tables
             .push(redrive_table(warehouse, id, table, &raws).await?);

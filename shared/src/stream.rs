@@ -420,9 +420,11 @@ pub async fn redrive_failed_batches(
                     .collect(),
             };
             consumer.check(&batch)?;
-            let first = sequence_positions(&batch)?
+            // checked: every sequence number is a position
+            let first = batch
+                .records
                 .first()
-                .cloned()
+                .and_then(|r| Position::sequence(&r.sequence_number))
                 .ok_or_else(|| Error::Redrive(format!("{key}: no records")))?;
             Ok((first, batch))
         });
@@ -443,7 +445,7 @@ pub async fn redrive_failed_batches(
         let shard_report = consumer.redrive(batch, now).await;
         if let Some(e) = &shard_report.error {
             return Err(Error::Redrive(format!(
-                "{} {} from sequence number {}: {e}; nothing of it committed, run the redrive again",
+                "{} {} from sequence number {}: {e}; run the redrive again (what did commit is skipped)",
                 batch.stream,
                 batch.shard,
                 shard_report.first_sequence.as_deref().unwrap_or("")

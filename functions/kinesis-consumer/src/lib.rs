@@ -67,32 +67,16 @@ pub async fn handle(
 ) -> Result<KinesisEventResponse, Error> {
     let now = Utc::now();
     let records = event.payload.records.len() as u64;
-    let batches = shard_batches(event.payload).inspect_err(|e| {
-        poison_metric(state, records);
-        tracing::error!(request_id = %event.context.request_id, error = %e, "Invocation failed.");
-    })?;
     let mut consumer = state.consumer.lock().await;
-    for batch in &batches {
-        if let Err(e) = consumer.check(batch) {
+    let batches = match checked_batches(&consumer, event.payload) {
+        Ok(batches) => batches,
+        Err(e) => {
             drop(consumer);
             poison_metric(state, records);
-            let e = Error::Poison(format!(
-                "shard {} of stream {:?}, sequence numbers {}..{}: {e}",
-                batch.shard,
-                batch.stream,
-                batch
-                    .records
-                    .first()
-                    .map_or("", |r| r.sequence_number.as_str()),
-                batch
-                    .records
-                    .last()
-                    .map_or("", |r| r.sequence_number.as_str()),
-            ));
             tracing::error!(request_id = %event.context.request_id, error = %e, "Invocation failed.");
             return Err(e);
         }
-    }
+    };
     let mut reports = Vec::with_capacity(batches.len());
     for batch in &batches {
         reports.push(consumer.consume(batch, now).await);
@@ -135,6 +119,29 @@ pub async fn handle_json(
     )
     .await?;
     Ok(serde_json::to_value(response)?)
+}
+
+/// The event's shard batches, each checked to be consumable ([`StreamConsumer::check`]) before any
+/// is consumed: one poison batch fails the invocation with nothing written.
+fn checked_batches(
+    consumer: &StreamConsumer,
+    event: KinesisEvent,
+) -> Result<Vec<ShardBatch>, Error> {
+    let batches = shard_batches(event)?;
+    for batch in &batches {
+        consumer.check(batch).map_err(|e| {
+            let sequence =
+                |r: Option<&ShardRecord>| r.map_or(String::new(), |r| r.sequence_number.clone());
+            Error::Poison(format!(
+                "shard {} of stream {:?}, sequence numbers {}..{}: {e}",
+                batch.shard,
+                batch.stream,
+                sequence(batch.records.first()),
+                sequence(batch.records.last()),
+            ))
+        })?;
+    }
+    Ok(batches)
 }
 
 /// The EMF line of an invocation failed as a whole: all its records failed.

@@ -246,9 +246,7 @@ impl<I: Invoke> Runner<I> {
                     self.region
                 )
             });
-        let mapping = uuid::Builder::from_random_bytes(rand::random())
-            .into_uuid()
-            .to_string();
+        let mapping = failed_batch::random_uuid();
         let mut shards = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
@@ -399,7 +397,7 @@ impl<I: Invoke> Runner<I> {
         'parts: while let Some(mut pending) = queue.pop_front() {
             let mut retries = 0_u32;
             let mut invocations = 0_u32;
-            let mut function_error: Option<String>;
+            let mut function_error: Option<&'static str>;
             while !pending.is_empty() {
                 let expired = self.expired(&pending);
                 if expired > 0 {
@@ -431,7 +429,7 @@ impl<I: Invoke> Runner<I> {
                             queue.push_front(pending);
                             continue 'parts;
                         }
-                        function_error = Some("Unhandled".to_owned());
+                        function_error = Some("Unhandled");
                     }
                 }
                 retries += 1;
@@ -439,7 +437,7 @@ impl<I: Invoke> Runner<I> {
                     let discarded = (
                         Condition::RetryAttemptsExhausted,
                         invocations,
-                        function_error.as_deref(),
+                        function_error,
                     );
                     self.discard(shard, &pending, discarded, summary).await?;
                     break;
@@ -507,10 +505,8 @@ impl<I: Invoke> Runner<I> {
             },
             &event,
         );
-        let random = uuid::Builder::from_random_bytes(rand::random())
-            .into_uuid()
-            .to_string();
-        let key = failed_batch::object_key(&shard.mapping, &shard.id, at, &random);
+        let key =
+            failed_batch::object_key(&shard.mapping, &shard.id, at, &failed_batch::random_uuid());
         destination
             .put(key.clone(), record.to_string().into_bytes())
             .await?;

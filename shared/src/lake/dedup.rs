@@ -18,14 +18,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray};
+use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
 use deltalake::kernel::{Action, Transaction};
 use deltalake::logstore::get_actions;
 use deltalake::parquet::arrow::ParquetRecordBatchStreamBuilder;
-use deltalake::parquet::arrow::ProjectionMask;
 #[allow(deprecated)] // as in ind_index: the object-store reader is all this needs
 use deltalake::parquet::arrow::async_reader::ParquetObjectReader;
 use deltalake::protocol::DeltaOperation;
@@ -33,6 +31,7 @@ use deltalake::{DeltaTableError, ObjectStore, Path};
 use futures::{StreamExt, TryStreamExt};
 use tracing::{debug, info};
 
+use super::ind_index::read_inds;
 use super::table::LakeTable;
 use crate::{Error, Result};
 
@@ -226,19 +225,9 @@ pub async fn apply(table: &mut LakeTable, plan: &Plan) -> Result<Sweep> {
     Ok(sweep)
 }
 
-/// The `ind` column of one data file, in row order.
+/// The `ind` column of one data file, by its path in the table.
 async fn inds_of(store: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<i64>> {
-    let path = Path::parse(path).map_err(DeltaTableError::from)?;
-    #[allow(deprecated)]
-    let reader = ParquetObjectReader::new(store.clone(), path);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), ["ind"]);
-    let mut stream = builder.with_projection(mask).build()?;
-    let mut inds = Vec::new();
-    while let Some(batch) = stream.try_next().await? {
-        inds.extend(batch.column(0).as_primitive::<Int64Type>().iter().flatten());
-    }
-    Ok(inds)
+    read_inds(store, Path::parse(path).map_err(DeltaTableError::from)?).await
 }
 
 /// One data file's rows, without the rows numbered in `drop`.

@@ -126,16 +126,23 @@ impl IndIndex {
     }
 
     async fn read_file(&mut self, store: &Arc<dyn ObjectStore>, path: Path) -> Result<()> {
-        #[allow(deprecated)]
-        let reader = ParquetObjectReader::new(store.clone(), path);
-        let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["ind"]);
-        let mut stream = builder.with_projection(mask).build()?;
-        while let Some(batch) = stream.try_next().await? {
-            let column = batch.column(0).as_primitive::<Int64Type>();
-            self.inds.extend(column.iter().flatten());
-            debug_assert_eq!(column.null_count(), 0, "ind is never null");
-        }
+        self.inds.extend(read_inds(store, path).await?);
         Ok(())
     }
+}
+
+/// The `ind` column of one data file, in row order (only that column is read).
+pub(crate) async fn read_inds(store: &Arc<dyn ObjectStore>, path: Path) -> Result<Vec<i64>> {
+    #[allow(deprecated)]
+    let reader = ParquetObjectReader::new(store.clone(), path);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), ["ind"]);
+    let mut stream = builder.with_projection(mask).build()?;
+    let mut inds = Vec::new();
+    while let Some(batch) = stream.try_next().await? {
+        let column = batch.column(0).as_primitive::<Int64Type>();
+        debug_assert_eq!(column.null_count(), 0, "ind is never null");
+        inds.extend(column.iter().flatten());
+    }
+    Ok(inds)
 }
