@@ -16,14 +16,10 @@ use crate::Table;
 use crate::config::{StreamRoutes, TopicRoutes};
 use crate::record::{Reason, Rejection, clean};
 
-/// Records in one request at most (Kinesis' PutRecords limit; the Kafka path uses the same).
-pub const MAX_RECORDS: usize = 500;
-/// Bytes of one record's value at most (Kinesis' record limit and MSK's default message size).
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
-/// Bytes of one request body at most (API Gateway's payload limit).
-pub const MAX_BODY_BYTES: usize = 10 << 20;
-/// Characters of a Kinesis partition key at most.
-pub const MAX_PARTITION_KEY: usize = 256;
+use crate::limits::{KAFKA_MAX_KEY_AND_VALUE, KINESIS_MAX_RECORD_BYTES};
+pub use crate::limits::{
+    KINESIS_MAX_PARTITION_KEY as MAX_PARTITION_KEY, MAX_BODY_BYTES, MAX_RECORDS,
+};
 
 /// Which endpoint a request is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,13 +215,22 @@ pub fn topic_records(
                     ))
                 })?),
             };
-            let value = checked_value(table, i, "value", value.get().as_bytes())?;
+            let key = record
+                .key
+                .map(|k| k.get().to_owned())
+                .filter(|k| k != "null");
+            let key_len = key.as_ref().map_or(0, String::len);
+            let value = checked_value(table, i, "value", value.get().as_bytes(), |len| {
+                (key_len + len > KAFKA_MAX_KEY_AND_VALUE).then(|| {
+                    format!(
+                        "record {i}, field `value`: key and value are {} bytes; a Kafka message holds at most {KAFKA_MAX_KEY_AND_VALUE} (librdkafka's message.max.bytes, 1,000,000, less 36 bytes of framing)",
+                        key_len + len
+                    )
+                })
+            })?;
             Ok(OutRecord {
                 table,
-                key: record
-                    .key
-                    .map(|k| k.get().to_owned())
-                    .filter(|k| k != "null"),
+                key,
                 partition,
                 value,
             })
@@ -334,16 +339,34 @@ fn put_record(
         })?,
         _ => data.get().as_bytes().to_vec(),
     };
-    let value = checked_value(table, i, field, &bytes)?;
-    let key = match &record.partition_key {
+    let explicit = match &record.partition_key {
         Some(k) if k.is_empty() || k.chars().count() > MAX_PARTITION_KEY => {
             return Err(ApiError::invalid(format!(
                 "record {i}, field `PartitionKey`: must be 1 to {MAX_PARTITION_KEY} characters"
             )));
         }
-        Some(k) => k.clone(),
+        other => other.clone(),
+    };
+    let too_large = |key_len: usize, len: usize| {
+        (key_len + len > KINESIS_MAX_RECORD_BYTES).then(|| {
+            format!(
+                "record {i}, field `{field}`: data and partition key are {} bytes; a Kinesis record holds at most {KINESIS_MAX_RECORD_BYTES}",
+                key_len + len
+            )
+        })
+    };
+    let explicit_len = explicit.as_ref().map_or(0, String::len);
+    let value = checked_value(table, i, field, &bytes, |len| too_large(explicit_len, len))?;
+    let key = match explicit {
+        Some(k) => k,
         // no key: the record's id spreads posts over the shards as the original's did
-        None => id_of(table, &value).unwrap_or_else(|| "0".into()),
+        None => {
+            let key = id_of(table, &value).unwrap_or_else(|| "0".into());
+            if let Some(message) = too_large(key.len(), value.len()) {
+                return Err(ApiError::too_large(message));
+            }
+            key
+        }
     };
     Ok(OutRecord {
         table,
@@ -394,14 +417,18 @@ fn size_of_body(body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A record's value: within the size limit, a JSON object of `table` with a usable id. Rejections
-/// the cleaning would make for other fields are not the API's business.
-fn checked_value(table: Table, i: usize, field: &str, bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
-    if bytes.len() > MAX_RECORD_BYTES {
-        return Err(ApiError::too_large(format!(
-            "record {i}, field `{field}`: {} bytes; at most {MAX_RECORD_BYTES}",
-            bytes.len()
-        )));
+/// A record's value: within its path's size limit (`too_large` says why a length is over it), a
+/// JSON object of `table` with a usable id and no known key twice. Rejections the cleaning would make
+/// for other fields are not the API's business.
+fn checked_value(
+    table: Table,
+    i: usize,
+    field: &str,
+    bytes: &[u8],
+    too_large: impl Fn(usize) -> Option<String>,
+) -> Result<Vec<u8>, ApiError> {
+    if let Some(message) = too_large(bytes.len()) {
+        return Err(ApiError::too_large(message));
     }
     match clean(table, bytes) {
         Ok(_) => Ok(bytes.to_vec()),
@@ -414,12 +441,13 @@ fn checked_value(table: Table, i: usize, field: &str, bytes: &[u8]) -> Result<Ve
             Reason::NotUtf8 | Reason::NotJson | Reason::NotObject => Err(ApiError::invalid(
                 format!("record {i}, field `{field}`: {message}"),
             )),
-            Reason::MissingInd | Reason::InvalidInd | Reason::ConflictingInd => {
-                Err(ApiError::invalid(format!(
-                    "record {i}, field `{field}.{}`: {message}",
-                    bad.unwrap_or("index")
-                )))
-            }
+            Reason::MissingInd
+            | Reason::InvalidInd
+            | Reason::ConflictingInd
+            | Reason::DuplicateKey => Err(ApiError::invalid(format!(
+                "record {i}, field `{field}.{}`: {message}",
+                bad.unwrap_or("index")
+            ))),
             // a field the cleaning will null or reject: accepted, the quarantine keeps it
             _ => Ok(bytes.to_vec()),
         },
@@ -562,7 +590,7 @@ mod tests {
         assert_eq!(topic(&many).unwrap_err().status, 413);
         let big = format!(
             r#"{{"records": [{{"value": {{"index": 1, "title": "{}"}}}}]}}"#,
-            "x".repeat(MAX_RECORD_BYTES)
+            "x".repeat(KAFKA_MAX_KEY_AND_VALUE)
         );
         assert_eq!(topic(&big).unwrap_err().error_code, 41301);
         let unknown =
@@ -570,6 +598,161 @@ mod tests {
         assert_eq!((unknown.status, unknown.error_code), (404, 40401));
         let text = topic_records("a.pin", Some("text/plain"), b"{}", &TopicRoutes::default());
         assert_eq!(text.unwrap_err().status, 415);
+    }
+
+    /// A pin value of exactly `n` bytes.
+    fn pin_of(n: usize) -> String {
+        let head = r#"{"index": 1, "title": ""#;
+        format!("{head}{}\"}}", "x".repeat(n - head.len() - 2))
+    }
+
+    fn stream_batch(body: &str) -> Result<Vec<OutRecord>, ApiError> {
+        stream_records(
+            "streaming-x-pin",
+            Some("application/json"),
+            body.as_bytes(),
+            &StreamRoutes::default(),
+        )
+    }
+
+    #[test]
+    fn a_kafka_message_may_hold_key_and_value_up_to_librdkafkas_limit_and_not_one_byte_more() {
+        let at = pin_of(KAFKA_MAX_KEY_AND_VALUE);
+        assert_eq!(at.len(), 999_964);
+        let ok = topic(&format!(r#"{{"records": [{{"value": {at}}}]}}"#)).unwrap();
+        assert_eq!(ok[0].value.len(), KAFKA_MAX_KEY_AND_VALUE);
+        let over = pin_of(KAFKA_MAX_KEY_AND_VALUE + 1);
+        let e = topic(&format!(r#"{{"records": [{{"value": {over}}}]}}"#)).unwrap_err();
+        assert_eq!((e.status, e.error_code), (413, 41301), "{}", e.message);
+        assert!(
+            e.message.starts_with("record 0, field `value`"),
+            "{}",
+            e.message
+        );
+        // the key counts: "k" is 3 bytes of JSON text
+        let keyed = pin_of(KAFKA_MAX_KEY_AND_VALUE - 3);
+        topic(&format!(
+            r#"{{"records": [{{"key": "k", "value": {keyed}}}]}}"#
+        ))
+        .unwrap();
+        let keyed = pin_of(KAFKA_MAX_KEY_AND_VALUE - 2);
+        let e = topic(&format!(
+            r#"{{"records": [{{"key": "k", "value": {keyed}}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.status, 413);
+    }
+
+    #[test]
+    fn a_kinesis_record_may_hold_data_and_partition_key_up_to_one_mib_and_not_one_byte_more() {
+        let mib = KINESIS_MAX_RECORD_BYTES;
+        // an explicit key of 2 bytes
+        let at = pin_of(mib - 2);
+        let ok = stream_batch(&format!(
+            r#"{{"records": [{{"data": {at}, "partition-key": "pk"}}]}}"#
+        ));
+        assert_eq!(ok.unwrap()[0].value.len(), mib - 2);
+        let over = pin_of(mib - 1);
+        let e = stream_batch(&format!(
+            r#"{{"records": [{{"data": {over}, "partition-key": "pk"}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!((e.status, e.error_code), (413, 41301), "{}", e.message);
+        assert!(
+            e.message.starts_with("record 0, field `data`"),
+            "{}",
+            e.message
+        );
+        // no key: the ind ("1", 1 byte) becomes the key, and counts
+        let at = pin_of(mib - 1);
+        let ok = stream_batch(&format!(r#"{{"records": [{{"data": {at}}}]}}"#)).unwrap();
+        assert_eq!(ok[0].key.as_deref(), Some("1"));
+        let over = pin_of(mib);
+        let e = stream_batch(&format!(r#"{{"records": [{{"data": {over}}}]}}"#)).unwrap_err();
+        assert_eq!(e.status, 413, "{}", e.message);
+        // base64 data counts decoded
+        let at = pin_of(mib - 2);
+        let encoded = format!(
+            r#"{{"Data": "{}", "PartitionKey": "pk"}}"#,
+            BASE64.encode(&at)
+        );
+        let one = stream_record(
+            "streaming-x-pin",
+            Some("application/json"),
+            encoded.as_bytes(),
+            &StreamRoutes::default(),
+        );
+        assert_eq!(one.unwrap().value.len(), mib - 2);
+    }
+
+    #[test]
+    fn a_body_may_be_up_to_max_body_bytes_and_not_one_byte_more() {
+        let value = pin_of(900_000);
+        let records = vec![format!(r#"{{"value": {value}}}"#); 4].join(",");
+        let body = |len: usize| {
+            let head = format!(r#"{{"records": [{records}]"#);
+            format!("{head}{}}}", " ".repeat(len - head.len() - 1))
+        };
+        let at = body(MAX_BODY_BYTES);
+        assert_eq!(at.len(), 4 * 1024 * 1024);
+        assert_eq!(topic(&at).unwrap().len(), 4);
+        let e = topic(&body(MAX_BODY_BYTES + 1)).unwrap_err();
+        assert_eq!((e.status, e.error_code), (413, 41301), "{}", e.message);
+        let e = stream_batch(&body(MAX_BODY_BYTES + 1)).unwrap_err();
+        assert_eq!(e.status, 413, "{}", e.message);
+    }
+
+    #[test]
+    fn a_key_sent_twice_is_refused_in_the_envelope_and_in_the_record() {
+        let cases = [
+            (
+                format!(r#"{{"records": [{{"value": {PIN}}}], "records": []}}"#),
+                400,
+                "duplicate field `records`",
+            ),
+            (
+                format!(r#"{{"records": [{{"value": {PIN}, "value": {PIN}}}]}}"#),
+                422,
+                "record 0",
+            ),
+            (
+                r#"{"records": [{"value": {"index": 1, "title": "a", "title": "b"}}]}"#.to_owned(),
+                422,
+                "record 0, field `value.title`",
+            ),
+            (
+                r#"{"records": [{"value": {"index": 1, "index": 2}}]}"#.to_owned(),
+                422,
+                "record 0, field `value.index`",
+            ),
+        ];
+        for (body, status, needle) in cases {
+            let e = topic(&body).unwrap_err();
+            assert_eq!(e.status, status, "{body}: {}", e.message);
+            assert!(e.message.contains(needle), "{body}: {}", e.message);
+        }
+        let both = format!(r#"{{"records": [{{"data": {PIN}, "Data": {PIN}}}]}}"#);
+        let e = stream_batch(&both).unwrap_err();
+        assert_eq!(e.status, 422, "{}", e.message);
+        assert!(e.message.contains("duplicate field"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_negative_index_is_accepted_and_an_index_with_a_fraction_is_refused() {
+        let ok = topic(r#"{"records": [{"value": {"index": -3}}]}"#).unwrap();
+        assert_eq!(ok.len(), 1);
+        let keyed = stream_batch(r#"{"records": [{"data": {"index": -3}}]}"#).unwrap();
+        assert_eq!(keyed[0].key.as_deref(), Some("-3"));
+        for index in ["1.0", "\"1.0\"", "1e3", "-0.0"] {
+            let body = format!(r#"{{"records": [{{"value": {{"index": {index}}}}}]}}"#);
+            let e = topic(&body).unwrap_err();
+            assert_eq!(e.status, 422, "{body}");
+            assert!(
+                e.message.contains("field `value.index`"),
+                "{body}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

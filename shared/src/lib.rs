@@ -24,6 +24,7 @@
 //!   pure; [`stream::redrive`] replays them exactly once.
 //! - [`emulate`]: the original emulator's HTTP requests for a post, pure.
 //! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
+//! - [`limits`]: the size limits of every hop (API Gateway, Lambda, Kinesis, Kafka) and the API's own.
 //! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`).
 //! - [`logs`] (feature `lambda-logs`): the functions' JSON logs.
 //! - [`report`]: the demo's HTML report (one chart per insight), pure.
@@ -52,6 +53,7 @@ pub mod kinesis;
 pub mod lake;
 #[cfg(feature = "lake")]
 pub mod landing;
+pub mod limits;
 #[cfg(feature = "lambda-logs")]
 pub mod logs;
 pub mod metrics;

@@ -28,6 +28,21 @@ pub fn clean(table: Table, bytes: &[u8]) -> Result<Cleaned<'_>, Rejection> {
 /// Cleans an already parsed raw record.
 pub fn clean_record(mut record: RawRecord<'_>) -> Result<Cleaned<'_>, Rejection> {
     let table = record.table;
+    if let Some(key) = record.duplicate_key {
+        let ind = match key {
+            "index" | "ind" => None,
+            _ => take_ind(&mut record).ok(),
+        };
+        return Err(Rejection {
+            table,
+            reason: Reason::DuplicateKey,
+            field: Some(key),
+            ind,
+            message: format!(
+                "{table} record has {key} twice: which value was meant cannot be known, so neither is taken"
+            ),
+        });
+    }
     let ind = take_ind(&mut record)?;
     let mut nulled = NulledColumns::default();
     let row = match table {

@@ -97,6 +97,8 @@ pub struct RawRecord<'a> {
     slots: [Option<Scalar<'a>>; MAX_SLOTS],
     /// Keys the table does not know; ignored, and counted in metrics.
     pub unknown_keys: u32,
+    /// The first known key the object holds twice (the record is rejected for it).
+    pub duplicate_key: Option<&'static str>,
 }
 
 impl<'a> RawRecord<'a> {
@@ -164,10 +166,18 @@ impl<'de> Visitor<'de> for RecordVisitor {
             table: self.0,
             slots: Default::default(),
             unknown_keys: 0,
+            duplicate_key: None,
         };
+        let mut seen = 0u32;
         while let Some(Key(key)) = map.next_key()? {
             match slot_of(self.0, &key) {
-                Some(slot) => record.slots[slot] = map.next_value::<Nullable>()?.0,
+                Some(slot) => {
+                    if seen & (1 << slot) != 0 && record.duplicate_key.is_none() {
+                        record.duplicate_key = Some(raw_keys(self.0)[slot]);
+                    }
+                    seen |= 1 << slot;
+                    record.slots[slot] = map.next_value::<Nullable>()?.0;
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                     record.unknown_keys += 1;

@@ -19,6 +19,9 @@ pub enum Reason {
     InvalidInd,
     /// `index` and `ind` are both present and disagree.
     ConflictingInd,
+    /// A known key appears twice in the object: which value the sender meant is unknowable (RFC 8259
+    /// §4: parsers disagree), so neither is taken.
+    DuplicateKey,
     /// A required field is missing or null.
     MissingField,
     /// A required field cannot be read (not a number, not a datetime).
@@ -28,13 +31,14 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::NotUtf8,
         Reason::NotJson,
         Reason::NotObject,
         Reason::MissingInd,
         Reason::InvalidInd,
         Reason::ConflictingInd,
+        Reason::DuplicateKey,
         Reason::MissingField,
         Reason::InvalidField,
         Reason::OutOfRange,
@@ -48,6 +52,7 @@ impl Reason {
             Reason::MissingInd => "missing_ind",
             Reason::InvalidInd => "invalid_ind",
             Reason::ConflictingInd => "conflicting_ind",
+            Reason::DuplicateKey => "duplicate_key",
             Reason::MissingField => "missing_field",
             Reason::InvalidField => "invalid_field",
             Reason::OutOfRange => "out_of_range",

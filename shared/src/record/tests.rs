@@ -305,6 +305,12 @@ fn each_rejection_reason_names_the_record_and_field() {
         ),
         (
             Table::Geo,
+            br#"{"ind": 1, "ind": 2, "timestamp": "2020-08-28 03:52:47", "latitude": 1, "longitude": 2, "country": "Albania"}"#.to_vec(),
+            Reason::DuplicateKey,
+            Some("ind"),
+        ),
+        (
+            Table::Geo,
             geo(json!({"latitude": "<absent>"})).into(),
             Reason::MissingField,
             Some("latitude"),
@@ -404,6 +410,54 @@ fn each_rejection_reason_names_the_record_and_field() {
         if let Some(field) = field {
             assert!(rejection.message.contains(field), "{}", rejection.message);
         }
+    }
+}
+
+#[test]
+fn a_known_key_sent_twice_is_rejected_even_with_equal_values_and_unknown_keys_may_repeat() {
+    let twice =
+        r#"{"ind": 5, "first_name": "A", "first_name": "A", "date_joined": "2015-10-24 11:23:51"}"#;
+    let r = clean(Table::User, twice.as_bytes()).unwrap_err();
+    assert_eq!(
+        (r.reason, r.field, r.ind),
+        (Reason::DuplicateKey, Some("first_name"), Some(5))
+    );
+    let index_and_ind_twice =
+        r#"{"index": 5, "ind": 5, "index": 5, "date_joined": "2015-10-24 11:23:51"}"#;
+    let r = clean(Table::User, index_and_ind_twice.as_bytes()).unwrap_err();
+    assert_eq!(
+        (r.reason, r.field, r.ind),
+        (Reason::DuplicateKey, Some("index"), None)
+    );
+    let unknown_twice = r#"{"ind": 5, "x": 1, "x": 2, "date_joined": "2015-10-24 11:23:51"}"#;
+    assert_eq!(
+        clean(Table::User, unknown_twice.as_bytes())
+            .unwrap()
+            .unknown_keys,
+        2
+    );
+}
+
+#[test]
+fn a_negative_ind_is_an_integer_and_a_fraction_is_not_even_when_it_is_zero() {
+    for raw in [
+        r#"{"ind": -7, "date_joined": "2015-10-24 11:23:51"}"#,
+        r#"{"index": "-7", "date_joined": "2015-10-24 11:23:51"}"#,
+    ] {
+        assert_eq!(
+            clean(Table::User, raw.as_bytes()).unwrap().row.ind(),
+            -7,
+            "{raw}"
+        );
+    }
+    for raw in [
+        r#"{"ind": 1.0, "date_joined": "2015-10-24 11:23:51"}"#,
+        r#"{"ind": "1.0", "date_joined": "2015-10-24 11:23:51"}"#,
+        r#"{"ind": 1e3, "date_joined": "2015-10-24 11:23:51"}"#,
+        r#"{"ind": -0.0, "date_joined": "2015-10-24 11:23:51"}"#,
+    ] {
+        let r = clean(Table::User, raw.as_bytes()).unwrap_err();
+        assert_eq!(r.reason, Reason::InvalidInd, "{raw}");
     }
 }
 
