@@ -3,33 +3,68 @@
 //! `kinesis`). A call returns only once every record is acknowledged, or fails as a whole so that the
 //! client retries (the cleaning downstream drops the re-sent copies of records that did land).
 
-/// Why a hand-over failed: the two answers a client needs told apart (404 or retry), not library
-/// errors.
+/// Why a hand-over failed, sorted by what the client should do: fix the request (the 4xx kinds),
+/// wait for the operator (`Misconfigured`), or retry (`Unavailable`) — not library errors.
+/// `ingest-api`'s README gives the HTTP answer of each.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SinkError {
     /// The topic or stream does not exist (never created by the API): the client's mistake.
     #[error("{0}")]
     NotFound(String),
-    /// The broker or the stream did not acknowledge in time or refused: retry later.
+    /// The function's role (or the cluster's ACLs) may not write there: a topic or stream of another
+    /// prefix, outside the resources the template grants.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The broker or the stream refused a record for its size.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The broker or the stream refused a record as invalid (a partition the topic does not have).
+    #[error("{0}")]
+    Invalid(String),
+    /// A fault of the deployment no retry can fix until an operator acts (the stream's KMS key
+    /// disabled or not usable by the role, the cluster refusing the role's credentials).
+    #[error("{0}")]
+    Misconfigured(String),
+    /// The broker or the stream did not acknowledge in time or was busy: retry later.
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// What a Kinesis error code (`__type` of its answer) means for the request: every permanent code
+/// of PutRecord/PutRecords (Kinesis Data Streams API reference, "Errors") has its kind; the rest
+/// (`ProvisionedThroughputExceededException`, `KMSThrottlingException`, `InternalFailure`,
+/// `ResourceInUseException`, a timeout…) are passing.
+pub fn kinesis_error_kind(code: &str, message: String) -> SinkError {
+    match code {
+        "ResourceNotFoundException" => SinkError::NotFound(message),
+        "AccessDeniedException" => SinkError::Forbidden(message),
+        "ValidationException" | "InvalidArgumentException" => SinkError::Invalid(message),
+        "KMSDisabledException"
+        | "KMSInvalidStateException"
+        | "KMSNotFoundException"
+        | "KMSAccessDeniedException"
+        | "KMSOptInRequired" => SinkError::Misconfigured(message),
+        _ => SinkError::Unavailable(message),
+    }
 }
 
 #[cfg(feature = "kafka")]
 pub use kafka::{
     DELIVERY_TIMEOUT as KAFKA_DELIVERY_TIMEOUT, KafkaSink,
     METADATA_TIMEOUT as KAFKA_METADATA_TIMEOUT, OAuthTokenSource, ProducerToken, SinkContext,
+    kafka_error_kind,
 };
 
 #[cfg(feature = "kafka")]
 mod kafka {
-    use std::collections::HashSet;
+    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
     use rdkafka::ClientContext;
     use rdkafka::client::OAuthToken;
     use rdkafka::config::ClientConfig;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
     use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
     use super::SinkError;
@@ -84,10 +119,33 @@ mod kafka {
         }
     }
 
-    /// A Kafka producer with the list of topics that exist.
+    /// What a Kafka error means for the request: the permanent codes a produce can meet have their
+    /// kind (librdkafka's own refusals, negative, and the broker's); the rest — a timeout, a full
+    /// queue, a leader moving, too few replicas — are passing.
+    pub fn kafka_error_kind(error: &KafkaError, message: String) -> SinkError {
+        use RDKafkaErrorCode as C;
+        match error.rdkafka_error_code() {
+            Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge) => SinkError::TooLarge(message),
+            Some(C::UnknownTopic | C::UnknownTopicOrPartition) => SinkError::NotFound(message),
+            Some(C::TopicAuthorizationFailed) => SinkError::Forbidden(message),
+            Some(
+                C::UnknownPartition
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::InvalidTimestamp
+                | C::PolicyViolation,
+            ) => SinkError::Invalid(message),
+            Some(
+                C::ClusterAuthorizationFailed | C::SaslAuthenticationFailed | C::Authentication,
+            ) => SinkError::Misconfigured(message),
+            _ => SinkError::Unavailable(message),
+        }
+    }
+
+    /// A Kafka producer with the topics that exist and their partition counts.
     pub struct KafkaSink {
         producer: FutureProducer<SinkContext>,
-        topics: Mutex<(Option<Instant>, HashSet<String>)>,
+        topics: Mutex<(Option<Instant>, HashMap<String, usize>)>,
     }
 
     impl KafkaSink {
@@ -118,45 +176,48 @@ mod kafka {
                 .map_err(|e| Error::Kafka(format!("creating a producer: {e}")))?;
             Ok(KafkaSink {
                 producer,
-                topics: Mutex::new((None, HashSet::new())),
+                topics: Mutex::new((None, HashMap::new())),
             })
         }
 
-        /// Whether the topic exists (the full topic list, cached; listing never creates one).
-        async fn exists(&self, topic: &str) -> std::result::Result<bool, SinkError> {
+        /// The topic's partition count, `None` when it does not exist (the full topic list, cached;
+        /// listing never creates one).
+        async fn partitions(&self, topic: &str) -> std::result::Result<Option<usize>, SinkError> {
             {
                 let cached = self.topics.lock().unwrap_or_else(|e| e.into_inner());
                 let age = cached.0.map(|at| at.elapsed());
-                if age.is_some_and(|a| a < TOPICS_TTL) && cached.1.contains(topic) {
-                    return Ok(true);
+                if age.is_some_and(|a| a < TOPICS_TTL)
+                    && let Some(n) = cached.1.get(topic)
+                {
+                    return Ok(Some(*n));
                 }
                 // a topic missing from a list just read is missing: a flood of requests for
                 // unknown topics costs one metadata request a second, not one each
                 if age.is_some_and(|a| a < MISSING_TTL) {
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
             let producer = self.producer.clone();
-            let names: HashSet<String> = tokio::task::spawn_blocking(move || {
+            let topics: HashMap<String, usize> = tokio::task::spawn_blocking(move || {
                 let metadata = producer
                     .client()
                     .fetch_metadata(None, METADATA_TIMEOUT)
                     .map_err(|e| {
-                        SinkError::Unavailable(format!("reading the broker's topics: {e}"))
+                        kafka_error_kind(&e, format!("reading the broker's topics: {e}"))
                     })?;
                 Ok::<_, SinkError>(
                     metadata
                         .topics()
                         .iter()
                         .filter(|t| t.error().is_none())
-                        .map(|t| t.name().to_owned())
+                        .map(|t| (t.name().to_owned(), t.partitions().len()))
                         .collect(),
                 )
             })
             .await
             .map_err(|e| SinkError::Unavailable(format!("reading the broker's topics: {e}")))??;
-            let found = names.contains(topic);
-            *self.topics.lock().unwrap_or_else(|e| e.into_inner()) = (Some(Instant::now()), names);
+            let found = topics.get(topic).copied();
+            *self.topics.lock().unwrap_or_else(|e| e.into_inner()) = (Some(Instant::now()), topics);
             Ok(found)
         }
 
@@ -167,10 +228,21 @@ mod kafka {
             topic: &str,
             records: &[OutRecord],
         ) -> std::result::Result<Vec<(i32, i64)>, SinkError> {
-            if !self.exists(topic).await? {
+            let Some(partitions) = self.partitions(topic).await? else {
                 return Err(SinkError::NotFound(format!(
                     "topic {topic:?} does not exist on the broker (the API never creates topics)"
                 )));
+            };
+            // every record checked before the first is queued: a refused request produces nothing
+            for (i, record) in records.iter().enumerate() {
+                if let Some(p) = record.partition
+                    && usize::try_from(p).is_ok_and(|p| p >= partitions)
+                {
+                    return Err(SinkError::Invalid(format!(
+                        "record {i}, field `partition`: topic {topic:?} has {partitions} partitions, 0 to {}",
+                        partitions.saturating_sub(1)
+                    )));
+                }
             }
             let mut deliveries = Vec::with_capacity(records.len());
             for (i, record) in records.iter().enumerate() {
@@ -183,7 +255,7 @@ mod kafka {
                     message = message.partition(partition);
                 }
                 let delivery = self.producer.send_result(message).map_err(|(e, _)| {
-                    SinkError::Unavailable(format!("record {i}: queueing for {topic}: {e}"))
+                    kafka_error_kind(&e, format!("record {i}: queueing for {topic}: {e}"))
                 })?;
                 deliveries.push(delivery);
             }
@@ -192,9 +264,10 @@ mod kafka {
                 match delivery.await {
                     Ok(Ok(delivered)) => offsets.push((delivered.partition, delivered.offset)),
                     Ok(Err((e, _))) => {
-                        return Err(SinkError::Unavailable(format!(
-                            "record {i}: not acknowledged by {topic}: {e}"
-                        )));
+                        return Err(kafka_error_kind(
+                            &e,
+                            format!("record {i}: not acknowledged by {topic}: {e}"),
+                        ));
                     }
                     Err(_) => {
                         return Err(SinkError::Unavailable(format!(
@@ -209,7 +282,7 @@ mod kafka {
 }
 
 #[cfg(feature = "kinesis")]
-pub use kinesis::KinesisSink;
+pub use kinesis::{KinesisSink, PUT_TIMEOUT as KINESIS_PUT_TIMEOUT};
 
 #[cfg(feature = "kinesis")]
 mod kinesis {
@@ -224,15 +297,16 @@ mod kinesis {
 
     /// Attempts for entries Kinesis throttled or failed internally.
     const ATTEMPTS: u32 = 6;
+    /// How long putting one request's records may take, throttled entries' retries included: below
+    /// API Gateway's 29 s integration timeout (the ingest function's `Timeout`), so a stream that
+    /// does not answer is a 503 from the function, not a 504 from the gateway.
+    pub const PUT_TIMEOUT: Duration = Duration::from_secs(20);
 
     /// Puts records into Kinesis streams.
     #[derive(Clone, Debug)]
     pub struct KinesisSink {
         client: aws_sdk_kinesis::Client,
-    }
-
-    fn unavailable(doing: &str, e: impl std::error::Error) -> SinkError {
-        SinkError::Unavailable(format!("{doing}: {}", DisplayErrorContext(e)))
+        timeout: Duration,
     }
 
     fn put_error<E, R>(stream: &str, e: SdkError<E, R>) -> SinkError
@@ -243,24 +317,46 @@ mod kinesis {
         let code = e
             .as_service_error()
             .and_then(|s| s.code())
-            .unwrap_or_default();
-        if code == "ResourceNotFoundException" {
-            SinkError::NotFound(format!(
-                "stream {stream:?} does not exist (the API never creates streams)"
-            ))
+            .unwrap_or_default()
+            .to_owned();
+        let message = if code == "ResourceNotFoundException" {
+            format!("stream {stream:?} does not exist (the API never creates streams)")
         } else {
-            unavailable(&format!("putting into {stream}"), e)
-        }
+            format!("putting into {stream}: {}", DisplayErrorContext(e))
+        };
+        super::kinesis_error_kind(&code, message)
     }
 
     impl KinesisSink {
         pub fn new(client: aws_sdk_kinesis::Client) -> Self {
-            KinesisSink { client }
+            Self::with_timeout(client, PUT_TIMEOUT)
+        }
+
+        /// A sink whose puts give up after `timeout` (tests use a short one).
+        pub fn with_timeout(client: aws_sdk_kinesis::Client, timeout: Duration) -> Self {
+            KinesisSink { client, timeout }
+        }
+
+        /// [`Self::put_all`] within the sink's timeout; past it the request is unavailable (some
+        /// records may be in: a retry re-sends them, and the cleaning drops the copies).
+        pub async fn put_records(
+            &self,
+            stream: &str,
+            records: &[OutRecord],
+        ) -> Result<Vec<(String, String)>, SinkError> {
+            tokio::time::timeout(self.timeout, self.put_all(stream, records))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SinkError::Unavailable(format!(
+                        "{stream} did not take the records within {} s",
+                        self.timeout.as_secs_f64()
+                    )))
+                })
         }
 
         /// PutRecords, retrying only the entries that failed (throttled) with backoff, until every
         /// record is in: each record's (sequence number, shard id), in order.
-        pub async fn put_records(
+        async fn put_all(
             &self,
             stream: &str,
             records: &[OutRecord],
@@ -312,6 +408,41 @@ mod kinesis {
                 )));
             }
             Ok(done.into_iter().flatten().collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permanent_kinesis_error_has_its_kind_and_the_rest_are_passing() {
+        let kind = |code: &str| match kinesis_error_kind(code, String::new()) {
+            SinkError::NotFound(_) => "not found",
+            SinkError::Forbidden(_) => "forbidden",
+            SinkError::TooLarge(_) => "too large",
+            SinkError::Invalid(_) => "invalid",
+            SinkError::Misconfigured(_) => "misconfigured",
+            SinkError::Unavailable(_) => "unavailable",
+        };
+        for (code, want) in [
+            ("ResourceNotFoundException", "not found"),
+            ("AccessDeniedException", "forbidden"),
+            ("ValidationException", "invalid"),
+            ("InvalidArgumentException", "invalid"),
+            ("KMSDisabledException", "misconfigured"),
+            ("KMSInvalidStateException", "misconfigured"),
+            ("KMSNotFoundException", "misconfigured"),
+            ("KMSAccessDeniedException", "misconfigured"),
+            ("KMSOptInRequired", "misconfigured"),
+            ("ProvisionedThroughputExceededException", "unavailable"),
+            ("KMSThrottlingException", "unavailable"),
+            ("ResourceInUseException", "unavailable"),
+            ("InternalFailure", "unavailable"),
+            ("", "unavailable"),
+        ] {
+            assert_eq!(kind(code), want, "{code}");
         }
     }
 }
@@ -372,18 +503,22 @@ mod memory {
                     "{name:?} does not exist (the API never creates topics or streams)"
                 )));
             };
+            // every record checked before the first is appended: a refused request appends nothing
+            for (i, record) in records.iter().enumerate() {
+                if let Some(p) = record.partition
+                    && usize::try_from(p).is_ok_and(|p| p >= self.partitions)
+                {
+                    return Err(SinkError::Invalid(format!(
+                        "record {i}, field `partition`: {name:?} has {} partitions, 0 to {}",
+                        self.partitions,
+                        self.partitions - 1
+                    )));
+                }
+            }
             let mut placed = Vec::with_capacity(records.len());
             for record in records {
                 let partition = match (record.partition, &record.key) {
-                    (Some(p), _) if (0..self.partitions as i64).contains(&i64::from(p)) => {
-                        p as usize
-                    }
-                    (Some(p), _) => {
-                        return Err(SinkError::NotFound(format!(
-                            "{name:?} has no partition {p} (it has {})",
-                            self.partitions
-                        )));
-                    }
+                    (Some(p), _) => p as usize,
                     (None, Some(key)) => fnv(key.as_bytes()) as usize % self.partitions,
                     (None, None) => self.turn.fetch_add(1, Ordering::Relaxed) % self.partitions,
                 };
@@ -456,10 +591,12 @@ mod memory {
                 log.append("u", &[record(None, None, "x")]),
                 Err(SinkError::NotFound(_))
             ));
+            let before = log.partitions("t").unwrap();
             assert!(matches!(
-                log.append("t", &[record(None, Some(2), "x")]),
-                Err(SinkError::NotFound(_))
+                log.append("t", &[record(None, Some(0), "x"), record(None, Some(2), "y")]),
+                Err(SinkError::Invalid(m)) if m.starts_with("record 1, field `partition`")
             ));
+            assert_eq!(log.partitions("t").unwrap(), before, "nothing appended");
             assert_eq!(log.names(), ["t"]);
         }
     }

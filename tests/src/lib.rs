@@ -240,6 +240,69 @@ impl Drop for Background {
 }
 
 /// A free port of 127.0.0.1.
+/// `template.yaml` as JSON, parsed by cfn-lint's decoder (CloudFormation's short tags included).
+pub fn template_json() -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys; from cfnlint.decode import decode; t, m = decode(sys.argv[1]); \
+             assert not m, m; print(json.dumps(t, default=str))",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3 with cfn-lint (installed by .ci/run)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A Kinesis endpoint as strict as AWS where moto is kinder (`strict_kinesis.py`: AccessDenied for a
+/// stream outside the role's resources, PutRecords' size limits), in front of moto.
+pub struct StrictKinesis {
+    child: Child,
+    endpoint: String,
+}
+
+impl StrictKinesis {
+    /// In front of `upstream`, letting the caller write only the streams `allowed` (ARNs).
+    pub fn start(upstream: &str, allowed: &[String]) -> StrictKinesis {
+        let port = free_port();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("strict_kinesis.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args([port.to_string(), upstream.to_owned(), allowed.join(",")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        StrictKinesis {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl Drop for StrictKinesis {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

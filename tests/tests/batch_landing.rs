@@ -171,7 +171,7 @@ async fn every_sample_event_is_a_kafka_event_the_msk_consumer_takes_without_fail
     let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
     let zone = RawZone::new(&warehouse).unwrap();
     let mut user_lines = 0;
-    for object in zone.list("0a1b2c3d4e5f.user").await.unwrap() {
+    for object in zone.list("12471ce1b695.user").await.unwrap() {
         user_lines += zone
             .get(&object.key)
             .await

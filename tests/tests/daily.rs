@@ -20,7 +20,7 @@ use pinpipe_tests::insights::{
 use pinpipe_tests::{Moto, TempDir, emulator_payloads};
 use serde_json::{Value, json};
 
-const PREFIX: &str = "0a1b2c3d4e5f";
+const PREFIX: &str = "12471ce1b695";
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -10,8 +10,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ingest_api::{Answer, State, respond};
 use pinpipe::Table;
 use pinpipe::config::{IngestConfig, KafkaConnection, StreamRoutes, TopicRoutes};
+use pinpipe::ingest::OutRecord;
+use pinpipe::sink::{KafkaSink, KinesisSink, SinkError};
 use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
-use pinpipe_tests::{Moto, Server, Tansu, emulator_payloads};
+use pinpipe_tests::{Moto, Server, StrictKinesis, Tansu, emulator_payloads};
 use serde_json::{Value, json};
 
 const KAFKA_JSON: &str = "application/vnd.kafka.json.v2+json";
@@ -19,12 +21,65 @@ const KAFKA_JSON: &str = "application/vnd.kafka.json.v2+json";
 struct Setup {
     state: State,
     prefix: String,
+    /// moto's Kinesis, directly (to read what landed).
     kinesis: aws_sdk_kinesis::Client,
+    /// What the handler's Kinesis client talks to: moto behind the AWS-strict double.
+    _strict: StrictKinesis,
+}
+
+/// The ARNs of the streams the template lets the ingest function's role write, for a stack whose
+/// `Prefix` is `prefix` (in moto's account and region): the resources of the role's
+/// `kinesis:PutRecords` statement, each stream's `Name` with the prefix put in.
+fn granted_stream_arns(prefix: &str) -> Vec<String> {
+    fn find<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(map) => {
+                let puts = map.get("Action").is_some_and(|a| {
+                    a.as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "kinesis:PutRecords"))
+                });
+                if puts {
+                    out.push(&map["Resource"]);
+                }
+                map.values().for_each(|inner| find(inner, out));
+            }
+            Value::Array(items) => items.iter().for_each(|i| find(i, out)),
+            _ => {}
+        }
+    }
+    let template = pinpipe_tests::template_json();
+    let mut resources = Vec::new();
+    find(
+        &template["Resources"]["IngestApiFunction"]["Properties"]["Policies"],
+        &mut resources,
+    );
+    assert_eq!(resources.len(), 1, "one statement puts into the streams");
+    resources[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let logical = r["Fn::GetAtt"][0].as_str().expect("a stream's ARN");
+            let stream = &template["Resources"][logical];
+            assert_eq!(stream["Type"], "AWS::Kinesis::Stream", "{logical}");
+            let name = stream["Properties"]["Name"]["Fn::Sub"].as_str().unwrap();
+            format!(
+                "arn:aws:kinesis:us-east-1:123456789012:stream/{}",
+                name.replace("${Prefix}", prefix)
+            )
+        })
+        .collect()
 }
 
 /// Topics `<prefix>.pin|geo|user` (1 partition) and streams `streaming-<prefix>-pin|geo|user`
-/// (1 shard), and the handler's state pointed at them.
+/// (1 shard), and the handler's state pointed at them: Kafka at tansu, Kinesis at moto behind the
+/// AWS-strict double granting what the template grants.
 async fn setup(label: &str) -> Setup {
+    setup_granting(label, None).await
+}
+
+/// [`setup`], the role granting the streams of `also` (a stack's prefix) besides the test's own.
+async fn setup_granting(label: &str, also: Option<&str>) -> Setup {
     let (tansu, moto) = (Tansu::get(), Moto::get());
     let prefix = unique_prefix(label);
     let kinesis = client(moto).await;
@@ -32,6 +87,11 @@ async fn setup(label: &str) -> Setup {
         tansu.create_topic(&format!("{prefix}.{table}"), 1);
         create_stream(&kinesis, &format!("streaming-{prefix}-{table}"), 1).await;
     }
+    let mut granted = granted_stream_arns(&prefix);
+    granted.extend(also.map(granted_stream_arns).unwrap_or_default());
+    let strict = StrictKinesis::start(moto.endpoint(), &granted);
+    let mut aws = moto.aws();
+    aws.kinesis_endpoint_url = Some(strict.endpoint().to_owned());
     let config = IngestConfig {
         kafka: KafkaConnection {
             brokers: Some(tansu.brokers().to_owned()),
@@ -40,12 +100,13 @@ async fn setup(label: &str) -> Setup {
         },
         topics: TopicRoutes::default(),
         streams: StreamRoutes::default(),
-        aws: moto.aws(),
+        aws,
     };
     Setup {
         state: State::new(&config).await.unwrap(),
         prefix,
         kinesis,
+        _strict: strict,
     }
 }
 
@@ -209,6 +270,12 @@ async fn the_original_emulators_requests_get_200_and_their_records_land_byte_for
     }
 }
 
+/// A pin value of exactly `n` bytes.
+fn value_of(n: usize) -> String {
+    let head = r#"{"index": 1, "title": ""#;
+    format!("{head}{}\"}}", "x".repeat(n - head.len() - 2))
+}
+
 /// A request: method, path, content type, body.
 type Request = (String, String, Option<String>, Vec<u8>);
 
@@ -316,6 +383,49 @@ fn bad_requests(prefix: &str) -> Vec<(Request, u16)> {
                 r#"{{"records": [{{"value": {good}, "partition": "zero"}}]}}"#
             )),
             422,
+        ),
+        // a partition the topic (1 partition) does not have, after a good record
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {good}, "partition": 0}}, {{"value": {good}, "partition": 1}}]}}"#
+            )),
+            422,
+        ),
+        // ambiguous or not integral ids
+        (
+            topic(
+                r#"{"records": [{"value": {"index": 1, "category": "a", "category": "b"}}]}"#
+                    .into(),
+            ),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"index": 1.0}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {good}}}], "records": []}}"#
+            )),
+            400,
+        ),
+        // one byte over a Kafka message and over a Kinesis record
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {}}}]}}"#,
+                value_of(pinpipe::limits::KAFKA_MAX_KEY_AND_VALUE + 1)
+            )),
+            413,
+        ),
+        (
+            put(
+                "records",
+                format!(
+                    r#"{{"records": [{{"data": {}, "partition-key": "k"}}]}}"#,
+                    value_of(pinpipe::limits::KINESIS_MAX_RECORD_BYTES)
+                ),
+            ),
+            413,
         ),
         // limits
         (
@@ -489,7 +599,8 @@ fn bad_requests(prefix: &str) -> Vec<(Request, u16)> {
                 Some("application/json".into()),
                 data.into_bytes(),
             ),
-            404,
+            // a stream of another prefix: outside the role's resources, AccessDenied on AWS
+            403,
         ),
     ]);
     cases
@@ -556,15 +667,196 @@ async fn a_corpus_of_bad_requests_gets_precise_4xx_answers_and_produces_nothing(
     );
 }
 
+const GOOD_PIN: &str = r#"{"index": 7528, "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf", "category": "mens-fashion"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_outside_the_roles_resources_is_refused_403_as_aws_refuses_it_and_gets_nothing() {
+    let s = setup("denied").await;
+    // a stream of another stack's prefix: it exists, so moto alone would take the records
+    let foreign = format!("streaming-{}-pin", unique_prefix("other"));
+    create_stream(&s.kinesis, &foreign, 1).await;
+    let requests = [
+        (
+            "record",
+            format!(r#"{{"StreamName": "{foreign}", "Data": {GOOD_PIN}, "PartitionKey": "p"}}"#),
+        ),
+        (
+            "records",
+            format!(r#"{{"records": [{{"data": {GOOD_PIN}}}]}}"#),
+        ),
+    ];
+    for (suffix, body) in &requests {
+        let answer = respond(
+            &s.state,
+            "PUT",
+            &format!("/streams/{foreign}/{suffix}"),
+            Some("application/json"),
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(answer.status, 403, "{suffix}: {}", answer.body);
+        assert_eq!(answer.body["error_code"], 40301);
+        let message = answer.body["message"].as_str().unwrap();
+        assert!(message.contains(&foreign), "{message}");
+    }
+    assert!(stream_records(&s.kinesis, &foreign).await.is_empty());
+    // the API's own stream, through the same double: taken
+    let own = format!("streaming-{}-pin", s.prefix);
+    let answer = respond(
+        &s.state,
+        "PUT",
+        &format!("/streams/{own}/records"),
+        Some("application/json"),
+        requests[1].1.as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        stream_records(&s.kinesis, &own).await,
+        [GOOD_PIN.as_bytes()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kinesis_record_of_one_mib_with_its_key_lands_and_one_byte_more_is_a_4xx_never_a_retry() {
+    use pinpipe::limits::KINESIS_MAX_RECORD_BYTES as MIB;
+    let s = setup("mib").await;
+    let stream = format!("streaming-{}-pin", s.prefix);
+    let put =
+        |value: String| format!(r#"{{"records": [{{"data": {value}, "partition-key": "k"}}]}}"#);
+    let at = value_of(MIB - 1);
+    let answer = respond(
+        &s.state,
+        "PUT",
+        &format!("/streams/{stream}/records"),
+        Some("application/json"),
+        put(at.clone()).as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let over = value_of(MIB);
+    let answer = respond(
+        &s.state,
+        "PUT",
+        &format!("/streams/{stream}/records"),
+        Some("application/json"),
+        put(over.clone()).as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.body["error_code"].clone()),
+        (413, json!(41301))
+    );
+    // were the API's check looser, Kinesis (the strict double) would refuse the record: a 4xx too
+    let mut aws = Moto::get().aws();
+    aws.kinesis_endpoint_url = Some(s._strict.endpoint().to_owned());
+    let sink = KinesisSink::new(pinpipe::kinesis::kinesis_client(&aws).await);
+    let record = OutRecord {
+        table: Table::Pin,
+        key: Some("k".into()),
+        partition: None,
+        value: over.into_bytes(),
+    };
+    let refused = sink.put_records(&stream, &[record]).await.unwrap_err();
+    assert!(matches!(refused, SinkError::Invalid(_)), "{refused:?}");
+    assert_eq!(ingest_api::sink_error(refused, 40402).status, 422);
+    assert_eq!(stream_records(&s.kinesis, &stream).await, [at.into_bytes()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_message_at_librdkafkas_limit_lands_and_librdkafka_refuses_one_byte_more_as_the_api_does()
+ {
+    use pinpipe::limits::KAFKA_MAX_KEY_AND_VALUE;
+    let s = setup("kmax").await;
+    let topic = format!("{}.pin", s.prefix);
+    let at = value_of(KAFKA_MAX_KEY_AND_VALUE);
+    let answer = respond(
+        &s.state,
+        "POST",
+        &format!("/topics/{topic}"),
+        Some(KAFKA_JSON),
+        format!(r#"{{"records": [{{"value": {at}}}]}}"#).as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let over = value_of(KAFKA_MAX_KEY_AND_VALUE + 1);
+    let answer = respond(
+        &s.state,
+        "POST",
+        &format!("/topics/{topic}"),
+        Some(KAFKA_JSON),
+        format!(r#"{{"records": [{{"value": {over}}}]}}"#).as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.body["error_code"].clone()),
+        (413, json!(41301))
+    );
+    // librdkafka, with the producer's default message.max.bytes, draws its line at the same byte
+    let sink = KafkaSink::new(
+        Tansu::get().brokers(),
+        &[("broker.address.family".into(), "v4".into())],
+        None,
+    )
+    .unwrap();
+    let record = OutRecord {
+        table: Table::Pin,
+        key: None,
+        partition: None,
+        value: over.into_bytes(),
+    };
+    let refused = sink.produce(&topic, &[record]).await.unwrap_err();
+    assert!(matches!(refused, SinkError::TooLarge(_)), "{refused:?}");
+    assert_eq!(ingest_api::sink_error(refused, 40401).status, 413);
+    assert_eq!(topic_messages(&topic), [at.into_bytes()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kinesis_endpoint_that_never_answers_is_a_503_once_the_sinks_timeout_passes() {
+    // accepts connections and never answers them
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(64).collect();
+        drop(held);
+    });
+    let mut aws = Moto::get().aws();
+    aws.kinesis_endpoint_url = Some(format!("http://{address}"));
+    let sink = KinesisSink::with_timeout(
+        pinpipe::kinesis::kinesis_client(&aws).await,
+        Duration::from_secs(1),
+    );
+    let record = OutRecord {
+        table: Table::Pin,
+        key: Some("k".into()),
+        partition: None,
+        value: GOOD_PIN.as_bytes().to_vec(),
+    };
+    // the SDK alone would wait for an answer indefinitely: the bound is the sink's
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(120),
+        sink.put_records("streaming-x-pin", &[record]),
+    )
+    .await
+    .expect("the sink gives up by itself");
+    let refused = outcome.unwrap_err();
+    assert!(matches!(refused, SinkError::Unavailable(_)), "{refused:?}");
+    assert_eq!(ingest_api::sink_error(refused, 40402).status, 503);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ingest_api_sample_event_gets_its_documented_answer() {
     use aws_lambda_events::apigw::ApiGatewayProxyRequest;
     use aws_lambda_events::encodings::Body;
-    let s = setup("events").await;
-    // the samples' own topics and streams
+    // the samples' own topics and streams: the template's default prefix
+    let sample_prefix = pinpipe_tests::template_json()["Parameters"]["Prefix"]["Default"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = setup_granting("events", Some(&sample_prefix)).await;
     for table in Table::ALL {
-        Tansu::get().create_topic(&format!("0a1b2c3d4e5f.{table}"), 1);
-        let stream = format!("streaming-0a1b2c3d4e5f-{table}");
+        Tansu::get().create_topic(&format!("{sample_prefix}.{table}"), 1);
+        let stream = format!("streaming-{sample_prefix}-{table}");
         let _ = s
             .kinesis
             .create_stream()

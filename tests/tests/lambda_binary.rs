@@ -174,13 +174,13 @@ fn the_msk_consumer_binary_lands_sample_events_under_cargo_lambda() {
     );
     drop(watch);
     let objects: Vec<_> =
-        std::fs::read_dir(warehouse_dir.join("topics/0a1b2c3d4e5f.pin/partition=0"))
+        std::fs::read_dir(warehouse_dir.join("topics/12471ce1b695.pin/partition=0"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
     assert_eq!(
         objects,
-        ["0a1b2c3d4e5f.pin+0+0000000000.json"],
+        ["12471ce1b695.pin+0+0000000000.json"],
         "one immutable object, once"
     );
 }

@@ -17,24 +17,8 @@ use pinpipe::lake::{Warehouse, sql};
 use pinpipe_tests::TempDir;
 use serde_json::Value;
 
-/// The template as JSON, parsed by cfn-lint's decoder (CloudFormation's short tags included).
 fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys; from cfnlint.decode import decode; t, m = decode(sys.argv[1]); \
-             assert not m, m; print(json.dumps(t, default=str))",
-        ])
-        .arg(&path)
-        .output()
-        .expect("python3 with cfn-lint (installed by .ci/run)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    pinpipe_tests::template_json()
 }
 
 fn resources<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
@@ -686,4 +670,37 @@ fn the_ingest_api_is_bounded_in_rate_quota_concurrency_and_time() {
         kafka < std::time::Duration::from_secs(timeout),
         "the topic lookup and the delivery ({kafka:?}) end before the function's {timeout} s"
     );
+    let kinesis = pinpipe::sink::KINESIS_PUT_TIMEOUT;
+    assert!(
+        kinesis < std::time::Duration::from_secs(timeout),
+        "a request's puts ({kinesis:?}) end before the function's {timeout} s"
+    );
+}
+
+#[test]
+fn every_body_the_api_accepts_reaches_the_function_as_base64_within_lambdas_event_limit() {
+    use pinpipe::limits::{
+        API_GATEWAY_MAX_PAYLOAD, EVENT_ENVELOPE_RESERVE, LAMBDA_SYNC_MAX_EVENT, MAX_BODY_BYTES,
+        base64_len,
+    };
+    let template = template();
+    let api = &template["Resources"]["IngestApi"]["Properties"];
+    // every media type binary: API Gateway hands every body over base64-encoded, 4 bytes for 3,
+    // whatever its content (as text, JSON escaping could double a body full of quotes)
+    assert_eq!(api["BinaryMediaTypes"], serde_json::json!(["*/*"]));
+    assert!(MAX_BODY_BYTES <= API_GATEWAY_MAX_PAYLOAD);
+    assert!(base64_len(MAX_BODY_BYTES) + EVENT_ENVELOPE_RESERVE <= LAMBDA_SYNC_MAX_EVENT);
+    // the envelope is the event without the body: the sample events' largest, with room to spare
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/ingest-api");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let mut event: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        event["body"] = Value::Null;
+        let envelope = event.to_string().len();
+        assert!(envelope * 10 < EVENT_ENVELOPE_RESERVE, "{envelope} bytes");
+    }
 }

@@ -141,18 +141,33 @@ impl From<ApiError> for Answer {
     }
 }
 
-fn sink_error(e: SinkError) -> Answer {
-    match e {
-        SinkError::NotFound(m) => ApiError {
-            status: 404,
-            error_code: 40401,
-            message: m,
-        },
-        SinkError::Unavailable(m) => ApiError {
-            status: 503,
-            error_code: 50301,
-            message: format!("{m}; nothing is lost by retrying the request"),
-        },
+/// A failed hand-over's answer: a permanent refusal is a 4xx the client must not retry (or a 500 an
+/// operator must fix), only a passing one is a 503 (README: "Answers").
+pub fn sink_error(e: SinkError, not_found_code: u32) -> Answer {
+    let (status, error_code, message) = match e {
+        SinkError::NotFound(m) => (404, not_found_code, m),
+        SinkError::Forbidden(m) => (
+            403,
+            40301,
+            format!("{m}; this API writes only to its own topics and streams"),
+        ),
+        SinkError::TooLarge(m) => (413, 41302, m),
+        SinkError::Invalid(m) => (422, 42202, m),
+        SinkError::Misconfigured(m) => (
+            500,
+            50001,
+            format!("{m}; the deployment must be fixed before a retry can succeed"),
+        ),
+        SinkError::Unavailable(m) => (
+            503,
+            50301,
+            format!("{m}; nothing is lost by retrying the request"),
+        ),
+    };
+    ApiError {
+        status,
+        error_code,
+        message,
     }
     .into()
 }
@@ -183,7 +198,7 @@ pub async fn respond(
                             status: 200,
                             body: ingest::topic_answer(&offsets),
                         },
-                        Err(e) => sink_error(e),
+                        Err(e) => sink_error(e, 40401),
                     },
                 },
             }
@@ -201,7 +216,7 @@ pub async fn respond(
                         status: 200,
                         body: ingest::stream_record_answer(&seq, &shard),
                     },
-                    Err(e) => sink_error(e),
+                    Err(e) => sink_error(e, 40402),
                 },
             }
         }
@@ -213,7 +228,7 @@ pub async fn respond(
                         status: 200,
                         body: ingest::stream_records_answer(&put),
                     },
-                    Err(e) => sink_error(e),
+                    Err(e) => sink_error(e, 40402),
                 },
             }
         }
