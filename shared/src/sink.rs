@@ -445,6 +445,40 @@ mod tests {
             assert_eq!(kind(code), want, "{code}");
         }
     }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn every_permanent_kafka_error_has_its_kind_and_the_rest_are_passing() {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode as C};
+        let kind =
+            |code: C| match kafka_error_kind(&KafkaError::MessageProduction(code), String::new()) {
+                SinkError::NotFound(_) => "not found",
+                SinkError::Forbidden(_) => "forbidden",
+                SinkError::TooLarge(_) => "too large",
+                SinkError::Invalid(_) => "invalid",
+                SinkError::Misconfigured(_) => "misconfigured",
+                SinkError::Unavailable(_) => "unavailable",
+            };
+        for (code, want) in [
+            (C::MessageSizeTooLarge, "too large"),
+            (C::MessageBatchTooLarge, "too large"),
+            (C::UnknownTopic, "not found"),
+            (C::UnknownTopicOrPartition, "not found"),
+            (C::TopicAuthorizationFailed, "forbidden"),
+            (C::UnknownPartition, "invalid"),
+            (C::InvalidRecord, "invalid"),
+            (C::PolicyViolation, "invalid"),
+            (C::ClusterAuthorizationFailed, "misconfigured"),
+            (C::SaslAuthenticationFailed, "misconfigured"),
+            (C::MessageTimedOut, "unavailable"),
+            (C::QueueFull, "unavailable"),
+            (C::NotEnoughReplicas, "unavailable"),
+            (C::LeaderNotAvailable, "unavailable"),
+            (C::AllBrokersDown, "unavailable"),
+        ] {
+            assert_eq!(kind(code), want, "{code:?}");
+        }
+    }
 }
 
 pub use memory::{MemoryLog, MemoryRecord};

@@ -8,6 +8,8 @@ use std::sync::{Mutex, OnceLock};
 
 use pinpipe::config::AwsConfig;
 
+pub mod fuzz;
+
 /// `../shared/` beside the repository (the team kit: spec, real rows); `PINPIPE_SHARED_DIR` overrides.
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("PINPIPE_SHARED_DIR") {

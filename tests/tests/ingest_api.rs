@@ -844,6 +844,27 @@ async fn a_kinesis_endpoint_that_never_answers_is_a_503_once_the_sinks_timeout_p
     assert_eq!(ingest_api::sink_error(refused, 40402).status, 503);
 }
 
+#[test]
+fn twenty_thousand_generated_requests_never_panic_and_never_get_a_5xx() {
+    // the fast slice of `benches/fuzz_ingest.rs` (a million, in BENCHMARKS.md)
+    let report = pinpipe_tests::fuzz::run(20_000, 7);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    assert_eq!(report.requests, 20_000);
+    assert!(
+        report.statuses.keys().all(|s| (200..500).contains(s)),
+        "{:?}",
+        report.statuses
+    );
+    // the generator reaches past the envelope: accepted records, refused records, refused bodies
+    for status in [200, 400, 404, 413, 415, 422] {
+        assert!(
+            report.statuses.get(&status) > Some(&0),
+            "no {status}: {:?}",
+            report.statuses
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ingest_api_sample_event_gets_its_documented_answer() {
     use aws_lambda_events::apigw::ApiGatewayProxyRequest;

@@ -679,17 +679,13 @@ fn the_ingest_api_is_bounded_in_rate_quota_concurrency_and_time() {
 
 #[test]
 fn every_body_the_api_accepts_reaches_the_function_as_base64_within_lambdas_event_limit() {
-    use pinpipe::limits::{
-        API_GATEWAY_MAX_PAYLOAD, EVENT_ENVELOPE_RESERVE, LAMBDA_SYNC_MAX_EVENT, MAX_BODY_BYTES,
-        base64_len,
-    };
+    use pinpipe::limits::EVENT_ENVELOPE_RESERVE;
     let template = template();
     let api = &template["Resources"]["IngestApi"]["Properties"];
     // every media type binary: API Gateway hands every body over base64-encoded, 4 bytes for 3,
     // whatever its content (as text, JSON escaping could double a body full of quotes)
     assert_eq!(api["BinaryMediaTypes"], serde_json::json!(["*/*"]));
-    assert!(MAX_BODY_BYTES <= API_GATEWAY_MAX_PAYLOAD);
-    assert!(base64_len(MAX_BODY_BYTES) + EVENT_ENVELOPE_RESERVE <= LAMBDA_SYNC_MAX_EVENT);
+    // (that a 4 MiB body's base64 and the envelope fit the event is checked when the library builds)
     // the envelope is the event without the body: the sample events' largest, with room to spare
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/ingest-api");
     for entry in std::fs::read_dir(&dir).unwrap() {

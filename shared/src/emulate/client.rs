@@ -1,7 +1,8 @@
 //! The emulator's HTTP(S) client: posts from a [`super::PostSource`] sent as the original's requests
 //! to an ingest API (`pinpipe serve` on 127.0.0.1, or an API Gateway stage), at a rate, for a count
-//! or a duration, a few posts in flight; a 5xx or a lost connection is retried (the API loses
-//! nothing and duplicates nothing on retry), a 4xx is counted as refused and not retried.
+//! or a duration, a few posts in flight; a 429, a 5xx or a lost connection is retried (the API loses
+//! nothing and duplicates nothing on retry), another 4xx is counted as refused and not retried, and
+//! the API's 500 `error_code` 50001 (the deployment is broken) fails the post at once.
 
 use std::time::{Duration, Instant};
 
@@ -171,7 +172,32 @@ fn example(examples: &mut Vec<String>, message: String) {
     }
 }
 
-/// Sends one request, retrying a 5xx or a connection failure.
+/// What to do with an answer that is not a success.
+#[derive(Debug, PartialEq, Eq)]
+enum Retry {
+    /// Passing: throttled by API Gateway (429), the API's 503, a gateway's 502/504.
+    Yes,
+    /// The request is wrong (any other 4xx): sending it again gets the same answer.
+    Refused,
+    /// The deployment is broken (the API's 500 `error_code` 50001): no retry helps until it is fixed.
+    Failed,
+}
+
+fn retry(status: u16, answer: &str) -> Retry {
+    match status {
+        429 => Retry::Yes,
+        400..=499 => Retry::Refused,
+        500 if serde_json::from_str::<serde_json::Value>(answer)
+            .is_ok_and(|a| a["error_code"] == 50001) =>
+        {
+            Retry::Failed
+        }
+        _ => Retry::Yes,
+    }
+}
+
+/// Sends one request, retrying a passing failure (a 429, a 5xx but the API's "fix the deployment")
+/// or a connection failure.
 async fn send(client: &HttpClient, options: &EmulateOptions, request: &EmulatedRequest) -> Outcome {
     let api = options.api.as_str();
     let mut last = String::new();
@@ -229,12 +255,40 @@ async fn send(client: &HttpClient, options: &EmulateOptions, request: &EmulatedR
                     return Outcome::Accepted;
                 }
                 let message = format!("{} {}: {answer}", status.as_u16(), request.path);
-                if status.is_client_error() {
-                    return Outcome::Refused(message);
+                match retry(status.as_u16(), &answer) {
+                    Retry::Yes => last = message,
+                    Retry::Refused => return Outcome::Refused(message),
+                    Retry::Failed => return Outcome::Failed(message),
                 }
-                last = message;
             }
         }
     }
     Outcome::Failed(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_passing_failures_are_retried_and_permanent_ones_are_not() {
+        assert_eq!(retry(429, r#"{"message":"Too Many Requests"}"#), Retry::Yes);
+        assert_eq!(retry(503, r#"{"error_code":50301}"#), Retry::Yes);
+        assert_eq!(
+            retry(502, r#"{"message":"Internal server error"}"#),
+            Retry::Yes
+        );
+        assert_eq!(retry(504, ""), Retry::Yes);
+        assert_eq!(
+            retry(500, r#"{"message":"Internal server error"}"#),
+            Retry::Yes
+        );
+        assert_eq!(
+            retry(500, r#"{"error_code":50001,"message":"KMS"}"#),
+            Retry::Failed
+        );
+        for status in [400, 403, 404, 413, 415, 422] {
+            assert_eq!(retry(status, "{}"), Retry::Refused, "{status}");
+        }
+    }
 }
