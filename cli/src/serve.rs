@@ -12,7 +12,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use pinpipe::config::{AwsConfig, IngestConfig, KafkaConnection, StreamRoutes, TopicRoutes};
+use pinpipe::config::{
+    AwsConfig, IngestConfig, KafkaConnection, StreamNames, StreamRoutes, TopicRoutes,
+};
 use pinpipe::ingest::MAX_BODY_BYTES;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -48,6 +50,10 @@ pub struct Serve {
     /// `stream=table` pairs for streams not named streaming-<prefix>-<table>.
     #[arg(long, default_value = "")]
     stream_tables: String,
+    /// `public=physical` stream names: a request for a public name is put into its stream (a
+    /// stack's streams carry its stage). Default: PINPIPE_KINESIS_STREAMS, else none.
+    #[arg(long)]
+    kinesis_streams: Option<String>,
 }
 
 pub fn serve(args: Serve, stderr: &mut dyn Write) -> Result<(), CliError> {
@@ -73,6 +79,13 @@ pub fn serve(args: Serve, stderr: &mut dyn Write) -> Result<(), CliError> {
         kafka,
         topics: TopicRoutes::parse(&args.topic_tables)?,
         streams: StreamRoutes::parse(&args.stream_tables)?,
+        stream_names: StreamNames::parse(
+            &args
+                .kinesis_streams
+                .clone()
+                .or_else(|| env("PINPIPE_KINESIS_STREAMS"))
+                .unwrap_or_default(),
+        )?,
         aws: AwsConfig::from_env(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

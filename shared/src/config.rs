@@ -102,6 +102,39 @@ impl StreamRoutes {
     }
 }
 
+/// The Kinesis stream the API puts a request for a stream name into: the name itself, unless
+/// `PINPIPE_KINESIS_STREAMS` maps it (`public=physical` pairs). The template's streams carry the
+/// stack's `Stage` (two stages in one account and region must not share a stream) while clients keep
+/// posting to the original's `streaming-<prefix>-<table>`; a name not mapped is put as it is, so one
+/// outside the function's grants is still refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamNames {
+    physical: HashMap<String, String>,
+}
+
+impl StreamNames {
+    /// Names from `public=physical` pairs separated by commas; empty → none.
+    pub fn parse(mapping: &str) -> Result<Self> {
+        let mut physical = HashMap::new();
+        for pair in mapping.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (public, name) = pair
+                .split_once('=')
+                .map(|(p, n)| (p.trim(), n.trim()))
+                .filter(|(p, n)| !p.is_empty() && !n.is_empty())
+                .ok_or_else(|| {
+                    Error::Config(format!("stream name {pair:?}: expected PUBLIC=PHYSICAL"))
+                })?;
+            physical.insert(public.to_owned(), name.to_owned());
+        }
+        Ok(StreamNames { physical })
+    }
+
+    /// The stream to put into for `name`.
+    pub fn physical<'a>(&'a self, name: &'a str) -> &'a str {
+        self.physical.get(name).map_or(name, String::as_str)
+    }
+}
+
 /// Which table a Kafka topic feeds: configured names first, else the original's naming,
 /// `<prefix>.<table>` (e.g. `12471ce1b695.pin`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -275,6 +308,8 @@ pub struct IngestConfig {
     pub topics: TopicRoutes,
     /// `PINPIPE_STREAM_TABLES`: `stream=table` pairs for streams not named `streaming-<prefix>-<table>`.
     pub streams: StreamRoutes,
+    /// `PINPIPE_KINESIS_STREAMS`: `public=physical` stream names (the template's streams per stage).
+    pub stream_names: StreamNames,
     pub aws: AwsConfig,
 }
 
@@ -303,6 +338,7 @@ impl IngestConfig {
             kafka: KafkaConnection::from_lookup(&get)?,
             topics: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
             streams: StreamRoutes::parse(&get("PINPIPE_STREAM_TABLES").unwrap_or_default())?,
+            stream_names: StreamNames::parse(&get("PINPIPE_KINESIS_STREAMS").unwrap_or_default())?,
             aws: AwsConfig::from_lookup(get),
         })
     }
@@ -465,6 +501,25 @@ mod tests {
         assert!(StreamRoutes::parse("clicks").is_err());
         assert!(StreamRoutes::parse("clicks=posts").is_err());
         assert_eq!(StreamRoutes::parse("").unwrap(), StreamRoutes::default());
+    }
+
+    #[test]
+    fn a_public_stream_name_is_put_into_its_stages_stream_and_any_other_name_as_it_is() {
+        let names = StreamNames::parse(
+            "streaming-a-pin=streaming-a-prod-pin, streaming-a-geo = streaming-a-prod-geo",
+        )
+        .unwrap();
+        assert_eq!(names.physical("streaming-a-pin"), "streaming-a-prod-pin");
+        assert_eq!(names.physical("streaming-a-geo"), "streaming-a-prod-geo");
+        assert_eq!(names.physical("streaming-b-pin"), "streaming-b-pin");
+        // the stage's stream still routes to its table by the original naming
+        assert_eq!(
+            StreamRoutes::default().table_for("streaming-a-prod-pin"),
+            Some(Table::Pin)
+        );
+        assert!(StreamNames::parse("streaming-a-pin").is_err());
+        assert!(StreamNames::parse("streaming-a-pin=").is_err());
+        assert_eq!(StreamNames::parse("").unwrap(), StreamNames::default());
     }
 
     #[test]

@@ -262,6 +262,25 @@ pub fn template_json() -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The CloudFormation `sam deploy` would create from `template.yaml` with these parameter values:
+/// the SAM translator, offline (`sam_transform.py`).
+pub fn sam_transform(parameters: &serde_json::Value) -> serde_json::Value {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new("python3")
+        .arg(root.join("sam_transform.py"))
+        .arg(root.join("../template.yaml"))
+        .arg(parameters.to_string())
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .output()
+        .expect("python3 with aws-sam-translator (cfn-lint's dependency, installed by .ci/run)");
+    assert!(
+        output.status.success(),
+        "the SAM translator refused the template: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// A Kinesis endpoint as strict as AWS where moto is kinder (`strict_kinesis.py`: AccessDenied for a
 /// stream outside the role's resources, PutRecords' size limits), in front of moto.
 pub struct StrictKinesis {
@@ -435,10 +454,16 @@ pub struct Server {
 impl Server {
     /// Starts `pinpipe` (the test's `env!("CARGO_BIN_EXE_pinpipe")`) serving.
     pub fn start(pinpipe: &str) -> Server {
+        Self::start_with(pinpipe, &[])
+    }
+
+    /// [`Server::start`] with more `pinpipe serve` arguments.
+    pub fn start_with(pinpipe: &str, args: &[&str]) -> Server {
         let mut command = Command::new(pinpipe);
         command
             .args(["serve", "--port", "0", "--brokers", Tansu::get().brokers()])
             .args(["--kafka-settings", "broker.address.family=v4"])
+            .args(args)
             .envs(Moto::get().env())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("pinpipe runs");

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ingest_api::{Answer, State, respond};
 use pinpipe::Table;
-use pinpipe::config::{IngestConfig, KafkaConnection, StreamRoutes, TopicRoutes};
+use pinpipe::config::{IngestConfig, KafkaConnection, StreamNames, StreamRoutes, TopicRoutes};
 use pinpipe::ingest::OutRecord;
 use pinpipe::sink::{KafkaSink, KinesisSink, SinkError};
 use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
@@ -21,6 +21,10 @@ const KAFKA_JSON: &str = "application/vnd.kafka.json.v2+json";
 struct Setup {
     state: State,
     prefix: String,
+    /// Public stream names → the stack's streams, as the template configures the function.
+    names: StreamNames,
+    /// The same, as `pinpipe serve --kinesis-streams` takes it.
+    names_text: String,
     /// moto's Kinesis, directly (to read what landed).
     kinesis: aws_sdk_kinesis::Client,
     /// What the handler's Kinesis client talks to: moto behind the AWS-strict double.
@@ -65,10 +69,41 @@ fn granted_stream_arns(prefix: &str) -> Vec<String> {
             let name = stream["Properties"]["Name"]["Fn::Sub"].as_str().unwrap();
             format!(
                 "arn:aws:kinesis:us-east-1:123456789012:stream/{}",
-                name.replace("${Prefix}", prefix)
+                stack_sub(name, prefix)
             )
         })
         .collect()
+}
+
+/// The stack's `Stage` in these tests.
+const STAGE: &str = "test";
+
+/// A `!Sub` string of the template with the stack's parameters and the streams' names put in.
+fn stack_sub(text: &str, prefix: &str) -> String {
+    let template = pinpipe_tests::template_json();
+    let mut out = text.replace("${Prefix}", prefix).replace("${Stage}", STAGE);
+    for logical in ["PinStream", "GeoStream", "UserStream"] {
+        let name = template["Resources"][logical]["Properties"]["Name"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .replace("${Prefix}", prefix)
+            .replace("${Stage}", STAGE);
+        out = out.replace(&format!("${{{logical}}}"), &name);
+    }
+    out
+}
+
+/// The ingest function's `PINPIPE_KINESIS_STREAMS` in a stack whose `Prefix` is `prefix`.
+fn stack_stream_names(prefix: &str) -> String {
+    let template = pinpipe_tests::template_json();
+    let value = &template["Resources"]["IngestApiFunction"]["Properties"]["Environment"]["Variables"]
+        ["PINPIPE_KINESIS_STREAMS"]["Fn::Sub"];
+    stack_sub(
+        value
+            .as_str()
+            .expect("the function maps public stream names"),
+        prefix,
+    )
 }
 
 /// Topics `<prefix>.pin|geo|user` (1 partition) and streams `streaming-<prefix>-pin|geo|user`
@@ -83,12 +118,29 @@ async fn setup_granting(label: &str, also: Option<&str>) -> Setup {
     let (tansu, moto) = (Tansu::get(), Moto::get());
     let prefix = unique_prefix(label);
     let kinesis = client(moto).await;
+    let prefixes: Vec<&str> = std::iter::once(prefix.as_str()).chain(also).collect();
+    let names_text = prefixes
+        .iter()
+        .map(|p| stack_stream_names(p))
+        .collect::<Vec<_>>()
+        .join(",");
+    let names = StreamNames::parse(&names_text).unwrap();
     for table in Table::ALL {
         tansu.create_topic(&format!("{prefix}.{table}"), 1);
-        create_stream(&kinesis, &format!("streaming-{prefix}-{table}"), 1).await;
+        for p in &prefixes {
+            // the stack's streams, whose names carry the stage (an `also` stack's may exist)
+            let _ = kinesis
+                .create_stream()
+                .stream_name(names.physical(&format!("streaming-{p}-{table}")))
+                .shard_count(1)
+                .send()
+                .await;
+        }
     }
-    let mut granted = granted_stream_arns(&prefix);
-    granted.extend(also.map(granted_stream_arns).unwrap_or_default());
+    let granted: Vec<String> = prefixes
+        .iter()
+        .flat_map(|p| granted_stream_arns(p))
+        .collect();
     let strict = StrictKinesis::start(moto.endpoint(), &granted);
     let mut aws = moto.aws();
     aws.kinesis_endpoint_url = Some(strict.endpoint().to_owned());
@@ -100,13 +152,23 @@ async fn setup_granting(label: &str, also: Option<&str>) -> Setup {
         },
         topics: TopicRoutes::default(),
         streams: StreamRoutes::default(),
+        stream_names: names.clone(),
         aws,
     };
     Setup {
         state: State::new(&config).await.unwrap(),
         prefix,
+        names,
+        names_text,
         kinesis,
         _strict: strict,
+    }
+}
+
+impl Setup {
+    /// The stack's stream a public stream name is put into.
+    fn physical(&self, public: &str) -> String {
+        self.names.physical(public).to_owned()
     }
 }
 
@@ -260,7 +322,7 @@ async fn the_original_emulators_requests_get_200_and_their_records_land_byte_for
             payloads,
             "{table}: the topic holds the values as sent"
         );
-        let in_stream = stream_records(&s.kinesis, &stream).await;
+        let in_stream = stream_records(&s.kinesis, &s.physical(&stream)).await;
         assert_eq!(in_stream[..20], payloads[..], "{table}: PutRecord");
         assert_eq!(
             in_stream[20..],
@@ -645,7 +707,7 @@ async fn a_corpus_of_bad_requests_gets_precise_4xx_answers_and_produces_nothing(
             topic_messages(&format!("{}.{table}", s.prefix)).is_empty(),
             "{table}"
         );
-        let stream = format!("streaming-{}-{table}", s.prefix);
+        let stream = s.physical(&format!("streaming-{}-{table}", s.prefix));
         assert!(
             stream_records(&s.kinesis, &stream).await.is_empty(),
             "{table}"
@@ -712,7 +774,7 @@ async fn a_stream_outside_the_roles_resources_is_refused_403_as_aws_refuses_it_a
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(
-        stream_records(&s.kinesis, &own).await,
+        stream_records(&s.kinesis, &s.physical(&own)).await,
         [GOOD_PIN.as_bytes()]
     );
 }
@@ -757,10 +819,14 @@ async fn a_kinesis_record_of_one_mib_with_its_key_lands_and_one_byte_more_is_a_4
         partition: None,
         value: over.into_bytes(),
     };
-    let refused = sink.put_records(&stream, &[record]).await.unwrap_err();
+    let physical = s.physical(&stream);
+    let refused = sink.put_records(&physical, &[record]).await.unwrap_err();
     assert!(matches!(refused, SinkError::Invalid(_)), "{refused:?}");
     assert_eq!(ingest_api::sink_error(refused, 40402).status, 422);
-    assert_eq!(stream_records(&s.kinesis, &stream).await, [at.into_bytes()]);
+    assert_eq!(
+        stream_records(&s.kinesis, &physical).await,
+        [at.into_bytes()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -877,14 +943,6 @@ async fn every_ingest_api_sample_event_gets_its_documented_answer() {
     let s = setup_granting("events", Some(&sample_prefix)).await;
     for table in Table::ALL {
         Tansu::get().create_topic(&format!("{sample_prefix}.{table}"), 1);
-        let stream = format!("streaming-{sample_prefix}-{table}");
-        let _ = s
-            .kinesis
-            .create_stream()
-            .stream_name(&stream)
-            .shard_count(1)
-            .send()
-            .await;
     }
     let expected = [
         ("topic-pin.json", 200),
@@ -935,14 +993,18 @@ async fn every_ingest_api_sample_event_gets_its_documented_answer() {
     }
 }
 
-fn serve() -> Server {
-    Server::start(env!("CARGO_BIN_EXE_pinpipe"))
+/// `pinpipe serve`, configured as the template configures the function for `s`'s stack.
+fn serve(s: &Setup) -> Server {
+    Server::start_with(
+        env!("CARGO_BIN_EXE_pinpipe"),
+        &["--kinesis-streams", &s.names_text],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinpipe_serve_answers_the_original_emulators_python_requests_over_http() {
     let s = setup("serve").await;
-    let server = serve();
+    let server = serve(&s);
     let bodies = emulator_bodies(Table::Geo, &s.prefix, 1);
     let (payload, topic_body, stream_body) = &bodies[0];
     // what the original emulator does: requests.request(method, url, headers=…, data=payload)
@@ -1002,7 +1064,7 @@ except urllib.error.HTTPError as e:
 
     assert_eq!(topic_messages(&topic), std::slice::from_ref(payload));
     assert_eq!(
-        stream_records(&s.kinesis, &stream).await,
+        stream_records(&s.kinesis, &s.physical(&stream)).await,
         std::slice::from_ref(payload)
     );
 }
@@ -1010,7 +1072,7 @@ except urllib.error.HTTPError as e:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinpipe_emulate_replays_real_rows_through_pinpipe_serve_into_both_paths() {
     let s = setup("emulate").await;
-    let server = serve();
+    let server = serve(&s);
     let rows = pinpipe_tests::data_file("source-rows/pin.jsonl");
     let dir = rows.parent().unwrap().to_str().unwrap().to_owned();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"))
@@ -1039,7 +1101,7 @@ async fn pinpipe_emulate_replays_real_rows_through_pinpipe_serve_into_both_paths
             .collect();
         let topic = format!("{}.{table}", s.prefix);
         assert_eq!(topic_messages(&topic), expected, "{table}: in file order");
-        let stream = format!("streaming-{}-{table}", s.prefix);
+        let stream = s.physical(&format!("streaming-{}-{table}", s.prefix));
         assert_eq!(
             stream_records(&s.kinesis, &stream).await,
             expected,
@@ -1149,6 +1211,7 @@ async fn a_tls_broker_takes_records_with_its_ca_configured_and_is_never_reached_
             },
             topics: TopicRoutes::default(),
             streams: StreamRoutes::default(),
+            stream_names: StreamNames::default(),
             aws: Moto::get().aws(),
         };
         async move { State::new(&config).await.unwrap() }

@@ -700,3 +700,124 @@ fn every_body_the_api_accepts_reaches_the_function_as_base64_within_lambdas_even
         assert!(envelope * 10 < EVENT_ENVELOPE_RESERVE, "{envelope} bytes");
     }
 }
+
+/// A role's managed policy ARNs as lists CloudFormation could resolve to: every `Fn::If` both ways.
+fn managed_policy_lists(role: &Value) -> Vec<Vec<String>> {
+    let mut lists = vec![Vec::new()];
+    for arn in role["Properties"]["ManagedPolicyArns"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let choices: Vec<Option<String>> = match &arn {
+            Value::Object(map) if map.contains_key("Fn::If") => map["Fn::If"].as_array().unwrap()
+                [1..]
+                .iter()
+                .map(|branch| branch.as_str().map(str::to_owned))
+                .collect(),
+            other => vec![Some(
+                other.as_str().map_or(other.to_string(), str::to_owned),
+            )],
+        };
+        lists = lists
+            .into_iter()
+            .flat_map(|list| {
+                choices.iter().map(move |choice| {
+                    let mut list = list.clone();
+                    list.extend(choice.clone());
+                    list
+                })
+            })
+            .collect();
+    }
+    lists
+}
+
+#[test]
+fn the_sam_translator_takes_the_template_and_no_role_lists_a_managed_policy_twice() {
+    let vpc = serde_json::json!({"SubnetIds": "subnet-0a,subnet-0b", "SecurityGroupIds": "sg-0a"});
+    for parameters in [serde_json::json!({}), vpc] {
+        let cloudformation = pinpipe_tests::sam_transform(&parameters);
+        let roles = resources(&cloudformation, "AWS::IAM::Role");
+        assert!(roles.len() >= 5, "{parameters}: {} roles", roles.len());
+        for (name, role) in roles {
+            for list in managed_policy_lists(role) {
+                let mut unique = list.clone();
+                unique.sort();
+                unique.dedup();
+                assert_eq!(
+                    unique.len(),
+                    list.len(),
+                    "{parameters}: {name} lists a managed policy twice (IAM refuses the role): {list:?}"
+                );
+            }
+        }
+        // no function reserves concurrency unless asked: an account at the default limit of 10
+        // cannot reserve any
+        for (name, function) in resources(&cloudformation, "AWS::Lambda::Function") {
+            let reserved = &function["Properties"]["ReservedConcurrentExecutions"];
+            assert!(
+                reserved.is_null() || reserved.get("Fn::If").is_some(),
+                "{name} reserves {reserved} unconditionally"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_daily_schedule_sends_its_scheduled_time_in_the_shape_of_the_sample_event() {
+    let template = template();
+    let events = &template["Resources"]["DailyAnalyticsFunction"]["Properties"]["Events"];
+    let schedule = &events["Daily"];
+    assert_eq!(schedule["Type"], "ScheduleV2");
+    let input: Value =
+        serde_json::from_str(schedule["Properties"]["Input"].as_str().expect("an Input")).unwrap();
+    assert_eq!(
+        input,
+        serde_json::json!({"time": "<aws.scheduler.scheduled-time>"}),
+        "Scheduler's context attribute for the scheduled time"
+    );
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/daily-analytics/scheduled.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&sample),
+        keys(&input),
+        "the sample is the Input filled in"
+    );
+    chrono::DateTime::parse_from_rfc3339(sample["time"].as_str().unwrap()).unwrap();
+}
+
+#[test]
+fn every_stream_name_carries_the_stage_and_the_api_maps_the_original_names_onto_them() {
+    let template = template();
+    let mapping = template["Resources"]["IngestApiFunction"]["Properties"]["Environment"]
+        ["Variables"]["PINPIPE_KINESIS_STREAMS"]["Fn::Sub"]
+        .as_str()
+        .expect("the ingest function maps public stream names")
+        .to_owned();
+    let streams = resources(&template, "AWS::Kinesis::Stream");
+    assert_eq!(streams.len(), 3);
+    for (logical, stream) in streams {
+        let name = stream["Properties"]["Name"]["Fn::Sub"].as_str().unwrap();
+        assert!(
+            name.contains("${Stage}") && name.contains("${Prefix}"),
+            "{logical}: {name} (two stages in one account and region would share it)"
+        );
+        // the stack's stream still routes to its table by the original naming
+        let table = pinpipe::config::StreamRoutes::default()
+            .table_for(&name.replace("${Prefix}", "p").replace("${Stage}", "dev"))
+            .unwrap_or_else(|| panic!("{name} routes to no table"));
+        assert!(
+            mapping
+                .split(',')
+                .any(|pair| pair == format!("streaming-${{Prefix}}-{table}=${{{logical}}}")),
+            "{mapping} maps streaming-<prefix>-{table} onto {logical}"
+        );
+    }
+}

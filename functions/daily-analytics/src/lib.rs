@@ -1,4 +1,5 @@
-//! The `daily-analytics` handler: an EventBridge scheduled event (run date = the event's `time`) or
+//! The `daily-analytics` handler: EventBridge Scheduler's `{"time": <the scheduled time>}` (the
+//! template's `Input`; run date = its day; an EventBridge rule's event carries the same field) or
 //! `{"date": "YYYY-MM-DD"}` for a backfill → [`pinpipe::daily::run`] → a JSON summary of what each
 //! stage did, and EMF metric lines on stdout.
 

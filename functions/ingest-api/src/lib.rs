@@ -10,7 +10,7 @@ use aws_lambda_events::http::header::{CONTENT_TYPE, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use pinpipe::config::{IngestConfig, StreamRoutes, TopicRoutes};
+use pinpipe::config::{IngestConfig, StreamNames, StreamRoutes, TopicRoutes};
 use pinpipe::ingest::OutRecord;
 use pinpipe::ingest::{self, ApiError, Endpoint};
 use pinpipe::kinesis::kinesis_client;
@@ -85,6 +85,7 @@ impl Streams {
 pub struct State {
     topics: TopicRoutes,
     streams: StreamRoutes,
+    stream_names: StreamNames,
     kafka: Option<Topics>,
     kinesis: Streams,
 }
@@ -102,6 +103,7 @@ impl State {
         Ok(State {
             topics: config.topics.clone(),
             streams: config.streams.clone(),
+            stream_names: config.stream_names.clone(),
             kafka,
             kinesis: Streams::Kinesis(KinesisSink::new(kinesis_client(&config.aws).await)),
         })
@@ -119,9 +121,16 @@ impl State {
         State {
             topics: topic_routes,
             streams: stream_routes,
+            stream_names: StreamNames::default(),
             kafka: Some(topics),
             kinesis: streams,
         }
+    }
+
+    /// The same, putting a request for a public stream name into its mapped stream.
+    pub fn with_stream_names(mut self, names: StreamNames) -> Self {
+        self.stream_names = names;
+        self
     }
 }
 
@@ -208,7 +217,10 @@ pub async fn respond(
                 Err(e) => e.into(),
                 Ok(record) => match state
                     .kinesis
-                    .put_records(&stream, std::slice::from_ref(&record))
+                    .put_records(
+                        state.stream_names.physical(&stream),
+                        std::slice::from_ref(&record),
+                    )
                     .await
                     .map(|mut put| put.remove(0))
                 {
@@ -223,7 +235,11 @@ pub async fn respond(
         Ok(Endpoint::StreamRecords(stream)) => {
             match ingest::stream_records(&stream, content_type, body, &state.streams) {
                 Err(e) => e.into(),
-                Ok(records) => match state.kinesis.put_records(&stream, &records).await {
+                Ok(records) => match state
+                    .kinesis
+                    .put_records(state.stream_names.physical(&stream), &records)
+                    .await
+                {
                     Ok(put) => Answer {
                         status: 200,
                         body: ingest::stream_records_answer(&put),
