@@ -821,3 +821,121 @@ fn every_stream_name_carries_the_stage_and_the_api_maps_the_original_names_onto_
         );
     }
 }
+
+/// The SQL with its quoted identifiers and string literals blanked out.
+fn unquoted(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    for c in sql.chars() {
+        match quote {
+            Some(q) if c == q => {
+                quote = None;
+                out.push(' ');
+            }
+            Some(_) => out.push(' '),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                out.push(' ');
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quarantine_queries_quote_its_reserved_column_and_count_what_was_quarantined() {
+    use pinpipe::Table;
+    use pinpipe::lake::{LakeTable, TableId};
+    use pinpipe::quarantine::{QuarantineRecord, SourceRef};
+    let template = template();
+    let queries: Vec<(String, String)> = resources(&template, "AWS::Athena::NamedQuery")
+        .into_iter()
+        .map(|(name, q)| {
+            (
+                name.to_owned(),
+                q["Properties"]["QueryString"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // `table` is reserved in Athena's engine (Trino): every use of the column is quoted
+    for (name, sql) in &queries {
+        let bare = unquoted(sql).to_ascii_lowercase();
+        assert!(
+            !bare
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|word| word == "table"),
+            "{name}: the column `table` unquoted in {sql}"
+        );
+    }
+    // a quarantine of records the cleaning rejected, and the queries over it
+    let rejected: [(Table, &[u8]); 4] = [
+        (Table::Geo, br#"{"ind": 1, "latitude": 99, "longitude": 0, "timestamp": "2020-01-01 00:00:00", "country": "Chad"}"#),
+        (Table::Geo, br#"{"ind": 2, "latitude": -91, "longitude": 0, "timestamp": "2020-01-01 00:00:00", "country": "Chad"}"#),
+        (Table::User, br#"{"first_name": "A", "date_joined": "2015-10-24 11:23:51"}"#),
+        (Table::Pin, b"{not json"),
+    ];
+    let records: Vec<QuarantineRecord> = rejected
+        .iter()
+        .enumerate()
+        .map(|(i, (table, raw))| {
+            let rejection = pinpipe::record::clean(*table, raw).unwrap_err();
+            let at = chrono::DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap();
+            let source = SourceRef::Api {
+                request_id: format!("req-{i}"),
+            };
+            QuarantineRecord::new(rejection, raw, source, at)
+        })
+        .collect();
+    let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for r in &records {
+        *expected
+            .entry((r.table.name().to_owned(), r.reason.to_owned()))
+            .or_default() += 1;
+    }
+    let dir = TempDir::new("quarantine-queries");
+    let uri = dir.path().join("lake").display().to_string();
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    let mut table = LakeTable::open(&warehouse, TableId::Quarantine)
+        .await
+        .unwrap();
+    table
+        .append(
+            vec![pinpipe::schema::quarantine_batch(&records).unwrap()],
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ctx, _) = sql::session(&warehouse).await.unwrap();
+    let on_quarantine: Vec<&(String, String)> = queries
+        .iter()
+        .filter(|(_, sql)| sql.contains("FROM quarantine"))
+        .collect();
+    assert_eq!(on_quarantine.len(), 2, "{on_quarantine:?}");
+    for (name, sql) in on_quarantine {
+        let batches = sql::query(&ctx, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (columns, rows) = sql::json_rows(&batches);
+        assert!(columns.iter().any(|c| c == "table"), "{name}: {columns:?}");
+        if name == "QueryQuarantineByReason" {
+            let got: BTreeMap<(String, String), i64> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        (
+                            r[0].as_str().unwrap().to_owned(),
+                            r[1].as_str().unwrap().to_owned(),
+                        ),
+                        r[2].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, expected, "{name}");
+            assert_eq!(rows[0][2], 2, "{name}: the largest count first");
+        } else {
+            assert_eq!(rows.len(), records.len(), "{name}");
+            assert_eq!(rows[0][2], "not_json", "{name}: the latest first");
+        }
+    }
+}
