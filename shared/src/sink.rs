@@ -30,6 +30,20 @@ pub enum SinkError {
     Unavailable(String),
 }
 
+impl SinkError {
+    /// The kind, as a word (logs, tests).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkError::NotFound(_) => "not found",
+            SinkError::Forbidden(_) => "forbidden",
+            SinkError::TooLarge(_) => "too large",
+            SinkError::Invalid(_) => "invalid",
+            SinkError::Misconfigured(_) => "misconfigured",
+            SinkError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 /// What a Kinesis error code (`__type` of its answer) means for the request: every permanent code
 /// of PutRecord/PutRecords (Kinesis Data Streams API reference, "Errors") has its kind; the rest
 /// (`ProvisionedThroughputExceededException`, `KMSThrottlingException`, `InternalFailure`,
@@ -418,14 +432,7 @@ mod tests {
 
     #[test]
     fn every_permanent_kinesis_error_has_its_kind_and_the_rest_are_passing() {
-        let kind = |code: &str| match kinesis_error_kind(code, String::new()) {
-            SinkError::NotFound(_) => "not found",
-            SinkError::Forbidden(_) => "forbidden",
-            SinkError::TooLarge(_) => "too large",
-            SinkError::Invalid(_) => "invalid",
-            SinkError::Misconfigured(_) => "misconfigured",
-            SinkError::Unavailable(_) => "unavailable",
-        };
+        let kind = |code: &str| kinesis_error_kind(code, String::new()).kind();
         for (code, want) in [
             ("ResourceNotFoundException", "not found"),
             ("AccessDeniedException", "forbidden"),
@@ -451,14 +458,7 @@ mod tests {
     fn every_permanent_kafka_error_has_its_kind_and_the_rest_are_passing() {
         use rdkafka::error::{KafkaError, RDKafkaErrorCode as C};
         let kind =
-            |code: C| match kafka_error_kind(&KafkaError::MessageProduction(code), String::new()) {
-                SinkError::NotFound(_) => "not found",
-                SinkError::Forbidden(_) => "forbidden",
-                SinkError::TooLarge(_) => "too large",
-                SinkError::Invalid(_) => "invalid",
-                SinkError::Misconfigured(_) => "misconfigured",
-                SinkError::Unavailable(_) => "unavailable",
-            };
+            |code: C| kafka_error_kind(&KafkaError::MessageProduction(code), String::new()).kind();
         for (code, want) in [
             (C::MessageSizeTooLarge, "too large"),
             (C::MessageBatchTooLarge, "too large"),

@@ -281,21 +281,23 @@ pub fn sam_transform(parameters: &serde_json::Value) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// A Kinesis endpoint as strict as AWS where moto is kinder (`strict_kinesis.py`: AccessDenied for a
-/// stream outside the role's resources, PutRecords' size limits), in front of moto.
-pub struct StrictKinesis {
+/// A Python HTTP stand-in of `tests/` on a free port of 127.0.0.1, in front of a real service:
+/// `fault_proxy.py` (S3 failing as S3 does) or `strict_kinesis.py` (Kinesis refusing what AWS
+/// refuses and moto takes: a stream outside the role's resources, PutRecords' limits). The script
+/// takes the port and then `args`, prints "ready" once listening, and stops on SIGTERM (on drop).
+pub struct PythonProxy {
     child: Child,
     endpoint: String,
 }
 
-impl StrictKinesis {
-    /// In front of `upstream`, letting the caller write only the streams `allowed` (ARNs).
-    pub fn start(upstream: &str, allowed: &[String]) -> StrictKinesis {
+impl PythonProxy {
+    pub fn start(script: &str, args: &[&str]) -> PythonProxy {
         let port = free_port();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("strict_kinesis.py");
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(script);
         let mut child = Command::new("python3")
-            .arg(script)
-            .args([port.to_string(), upstream.to_owned(), allowed.join(",")])
+            .arg(path)
+            .arg(port.to_string())
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3");
@@ -303,19 +305,20 @@ impl StrictKinesis {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(line.trim(), "ready");
-        StrictKinesis {
+        assert_eq!(line.trim(), "ready", "{script}");
+        PythonProxy {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         }
     }
 
+    /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
 }
 
-impl Drop for StrictKinesis {
+impl Drop for PythonProxy {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())

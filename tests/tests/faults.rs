@@ -11,14 +11,13 @@
 //! folder to keep every run's log in.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pinpipe::Table;
 use pinpipe_tests::kinesis::unique_prefix;
-use pinpipe_tests::{Moto, Tansu, TempDir, free_port};
+use pinpipe_tests::{Moto, PythonProxy, Tansu, TempDir};
 use serde_json::Value;
 
 /// Runs killed at a random point before one is let finish.
@@ -42,35 +41,6 @@ impl Draw {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// The proxy, stopped (and its counts printed) when dropped.
-struct FaultProxy(Child, String);
-
-impl FaultProxy {
-    fn start(upstream: &str, seed: u64) -> FaultProxy {
-        let port = free_port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fault_proxy.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args([port.to_string(), upstream.to_owned(), seed.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        FaultProxy(child, format!("http://127.0.0.1:{port}"))
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
     }
 }
 
@@ -206,13 +176,14 @@ async fn under_s3_faults_and_kill_9_every_generated_post_is_one_batch_row() {
         topics.push(topic);
     }
 
-    let proxy = FaultProxy::start(moto.endpoint(), seed);
+    // stopped (and its counts printed) when dropped
+    let proxy = PythonProxy::start("fault_proxy.py", &[moto.endpoint(), &seed.to_string()]);
     let uri = format!("s3://{}/lake", moto.bucket("faults"));
     let env: Vec<(&str, String)> = moto
         .env()
         .into_iter()
         .map(|(k, v)| match k {
-            "AWS_ENDPOINT_URL" => (k, proxy.1.clone()),
+            "AWS_ENDPOINT_URL" => (k, proxy.endpoint().to_owned()),
             _ => (k, v),
         })
         .collect();

@@ -13,7 +13,7 @@ use pinpipe::config::{IngestConfig, KafkaConnection, StreamNames, StreamRoutes, 
 use pinpipe::ingest::OutRecord;
 use pinpipe::sink::{KafkaSink, KinesisSink, SinkError};
 use pinpipe_tests::kinesis::{client, create_stream, unique_prefix};
-use pinpipe_tests::{Moto, Server, StrictKinesis, Tansu, emulator_payloads};
+use pinpipe_tests::{Moto, PythonProxy, Server, Tansu, emulator_payloads};
 use serde_json::{Value, json};
 
 const KAFKA_JSON: &str = "application/vnd.kafka.json.v2+json";
@@ -28,7 +28,7 @@ struct Setup {
     /// moto's Kinesis, directly (to read what landed).
     kinesis: aws_sdk_kinesis::Client,
     /// What the handler's Kinesis client talks to: moto behind the AWS-strict double.
-    _strict: StrictKinesis,
+    _strict: PythonProxy,
 }
 
 /// The ARNs of the streams the template lets the ingest function's role write, for a stack whose
@@ -141,7 +141,7 @@ async fn setup_granting(label: &str, also: Option<&str>) -> Setup {
         .iter()
         .flat_map(|p| granted_stream_arns(p))
         .collect();
-    let strict = StrictKinesis::start(moto.endpoint(), &granted);
+    let strict = PythonProxy::start("strict_kinesis.py", &[moto.endpoint(), &granted.join(",")]);
     let mut aws = moto.aws();
     aws.kinesis_endpoint_url = Some(strict.endpoint().to_owned());
     let config = IngestConfig {
