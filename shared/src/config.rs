@@ -220,7 +220,9 @@ pub enum KafkaAuth {
     /// `plaintext` (default): no TLS, no authentication.
     #[default]
     Plaintext,
-    /// `tls`: TLS, no client authentication.
+    /// `tls`: TLS; with `PINPIPE_KAFKA_SECRET_ID`, mutual TLS with the client certificate that
+    /// secret holds (`{"certificate", "privateKey", "privateKeyPassword"?}`, the shape Lambda's
+    /// `CLIENT_CERTIFICATE_TLS_AUTH` reads).
     Tls,
     /// `sasl-scram`: SASL/SCRAM-SHA-512 over TLS (MSK's SCRAM); the user name and password from
     /// `PINPIPE_KAFKA_USERNAME` / `PINPIPE_KAFKA_PASSWORD` or the secret `PINPIPE_KAFKA_SECRET_ID`.
@@ -256,8 +258,8 @@ pub struct KafkaConnection {
     /// `PINPIPE_KAFKA_USERNAME`, `PINPIPE_KAFKA_PASSWORD`: SCRAM credentials.
     pub username: Option<String>,
     pub password: Option<String>,
-    /// `PINPIPE_KAFKA_SECRET_ID`: SCRAM credentials from Secrets Manager (`{"username", "password"}`,
-    /// as MSK's `AmazonMSK_…` secrets hold them).
+    /// `PINPIPE_KAFKA_SECRET_ID`: from Secrets Manager, SCRAM credentials (`{"username",
+    /// "password"}`, as MSK's `AmazonMSK_…` secrets hold them) or, with `tls`, a client certificate.
     pub secret_id: Option<String>,
     /// `PINPIPE_KAFKA_CA_LOCATION`: a PEM file of the CA that signed the brokers' certificates (the
     /// system's roots when absent; MSK's are publicly trusted).

@@ -36,12 +36,16 @@
 pub mod aws;
 pub mod cleaner;
 pub mod config;
+#[cfg(feature = "custom-resource")]
+pub mod custom_resource;
 #[cfg(feature = "sql")]
 pub mod daily;
 pub mod emulate;
 pub mod error;
 pub mod failed_batch;
 pub mod failpoint;
+#[cfg(feature = "https")]
+pub mod https;
 pub mod ingest;
 pub mod invoke;
 pub mod jsonl;

@@ -76,6 +76,7 @@ mod kafka {
     use std::time::{Duration, Instant};
 
     use rdkafka::ClientContext;
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::OAuthToken;
     use rdkafka::config::ClientConfig;
     use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -91,6 +92,8 @@ mod kafka {
     /// API Gateway's 29 s integration timeout (the ingest function's `Timeout`), so a slow broker is
     /// answered 503 by the function, not 504 by the gateway after the records may have been sent.
     pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+    /// How long creating topics may take on the broker (a deployment's custom resource waits).
+    pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
     /// How long the list of existing topics is trusted.
     const TOPICS_TTL: Duration = Duration::from_secs(60);
     /// How long a topic missing from the list is taken as missing (a topic created since is found
@@ -159,6 +162,9 @@ mod kafka {
     /// A Kafka producer with the topics that exist and their partition counts.
     pub struct KafkaSink {
         producer: FutureProducer<SinkContext>,
+        /// The producer's settings and context, for an admin client ([`Self::create_topics`]).
+        config: ClientConfig,
+        context: SinkContext,
         topics: Mutex<(Option<Instant>, HashMap<String, usize>)>,
     }
 
@@ -185,13 +191,60 @@ mod kafka {
             for (k, v) in settings {
                 config.set(k, v);
             }
+            let context = SinkContext { tokens };
             let producer = config
-                .create_with_context(SinkContext { tokens })
+                .create_with_context(context.clone())
                 .map_err(|e| Error::Kafka(format!("creating a producer: {e}")))?;
             Ok(KafkaSink {
                 producer,
+                config,
+                context,
                 topics: Mutex::new((None, HashMap::new())),
             })
+        }
+
+        /// Creates those of `topics` the cluster lacks, with `partitions` partitions and the
+        /// cluster's default replication (MSK Serverless fixes its own), and answers the ones it
+        /// created. A topic that exists is left as it is, whatever its partitions: running this
+        /// again (a stack update, a retried deployment) changes nothing.
+        pub async fn create_topics(
+            &self,
+            topics: &[String],
+            partitions: i32,
+        ) -> Result<Vec<String>> {
+            use rdkafka::types::RDKafkaErrorCode;
+            let admin: AdminClient<SinkContext> = self
+                .config
+                .create_with_context(self.context.clone())
+                .map_err(|e| Error::Kafka(format!("creating an admin client: {e}")))?;
+            let new: Vec<NewTopic<'_>> = topics
+                .iter()
+                .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(-1)))
+                .collect();
+            let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+            let answers =
+                tokio::time::timeout(ADMIN_TIMEOUT * 2, admin.create_topics(&new, &options))
+                    .await
+                    .map_err(|_| {
+                        Error::Kafka(format!(
+                            "creating topics {topics:?}: no answer within {} s",
+                            (ADMIN_TIMEOUT * 2).as_secs()
+                        ))
+                    })?
+                    .map_err(|e| Error::Kafka(format!("creating topics {topics:?}: {e}")))?;
+            let mut created = Vec::new();
+            for answer in answers {
+                match answer {
+                    Ok(topic) => created.push(topic),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((topic, code)) => {
+                        return Err(Error::Kafka(format!("creating topic {topic:?}: {code}")));
+                    }
+                }
+            }
+            // the next produce reads the topic list afresh
+            *self.topics.lock().unwrap_or_else(|e| e.into_inner()) = (None, HashMap::new());
+            Ok(created)
         }
 
         /// The topic's partition count, `None` when it does not exist (the full topic list, cached;

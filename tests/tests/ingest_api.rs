@@ -933,7 +933,7 @@ fn twenty_thousand_generated_requests_never_panic_and_never_get_a_5xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ingest_api_sample_event_gets_its_documented_answer() {
-    use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+    use aws_lambda_events::apigw::ApiGatewayProxyResponse;
     use aws_lambda_events::encodings::Body;
     // the samples' own topics and streams: the template's default prefix
     let sample_prefix = pinpipe_tests::template_json()["Parameters"]["Prefix"]["Default"]
@@ -966,10 +966,12 @@ async fn every_ingest_api_sample_event_gets_its_documented_answer() {
     named.sort();
     assert_eq!(files, named, "every sample event has an expected answer");
     for (name, status) in expected {
-        let request: ApiGatewayProxyRequest =
+        // as the binary takes it: any JSON, told apart from CloudFormation's requests
+        let event: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
-        let event = lambda_runtime::LambdaEvent::new(request, lambda_runtime::Context::default());
-        let response = ingest_api::handle(&s.state, event).await.unwrap();
+        let event = lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default());
+        let response = ingest_api::dispatch(&s.state, event).await.unwrap();
+        let response: ApiGatewayProxyResponse = serde_json::from_value(response).unwrap();
         let body = match response.body {
             Some(Body::Text(text)) => text,
             other => panic!("{name}: a JSON text body, not {other:?}"),
@@ -991,6 +993,176 @@ async fn every_ingest_api_sample_event_gets_its_documented_answer() {
             );
         }
     }
+}
+
+/// CloudFormation's end of a custom resource: a stand-in for the pre-signed `ResponseURL` on
+/// 127.0.0.1 that takes PUTs, answers each with `status`, and hands over what it got (the request
+/// head and the JSON body).
+struct ResponseUrl {
+    url: String,
+    got: std::sync::mpsc::Receiver<(String, Value)>,
+}
+
+impl ResponseUrl {
+    fn start(status: u16) -> ResponseUrl {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/cloudformation-response/stack?X-Amz-Signature=abc",
+            listener.local_addr().unwrap()
+        );
+        let (tx, got) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                // handed over before the answer: once the client has its answer, so has the test
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if tx.send((head, body)).is_err() {
+                    return;
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        ResponseUrl { url, got }
+    }
+
+    /// The one answer a request got (none yet is a failure: `dispatch` sends before it returns).
+    fn answer(&self) -> (String, Value) {
+        self.got.try_recv().expect("CloudFormation was answered")
+    }
+}
+
+/// CloudFormation's request for the stack's `KafkaTopics` resource (as it sends it: the property
+/// values are strings).
+fn topics_request(kind: &str, url: &str, topics: &[String], partitions: &str) -> Value {
+    let mut event = json!({
+        "RequestType": kind,
+        "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:pinpipe-ingest",
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/pinpipe/6f1e",
+        "RequestId": format!("req-{kind}"),
+        "ResourceType": "Custom::KafkaTopics",
+        "LogicalResourceId": "KafkaTopics",
+        "ResourceProperties": {"ServiceToken": "arn", "Topics": topics, "Partitions": partitions},
+    });
+    if kind != "Create" {
+        event["PhysicalResourceId"] = topics.join(",").into();
+    }
+    event
+}
+
+async fn invoke(state: &State, event: Value) -> Result<Value, ingest_api::Error> {
+    ingest_api::dispatch(
+        state,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stacks_kafka_topics_resource_creates_what_the_cluster_lacks_and_always_answers_cloudformation()
+ {
+    let s = setup("cfn").await;
+    // topics the broker lacks (the setup made <prefix>.<table> with one partition each)
+    let topics: Vec<String> = Table::ALL
+        .iter()
+        .map(|t| format!("{}n.{t}", s.prefix))
+        .collect();
+    let cloudformation = ResponseUrl::start(200);
+    let create = topics_request("Create", &cloudformation.url, &topics, "3");
+    assert_eq!(invoke(&s.state, create).await.unwrap(), Value::Null);
+    let (head, answer) = cloudformation.answer();
+    assert!(
+        head.starts_with("PUT /cloudformation-response/stack?X-Amz-Signature=abc "),
+        "{head}"
+    );
+    assert!(
+        !head.to_ascii_lowercase().contains("content-type"),
+        "the URL is signed without a content type: {head}"
+    );
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["PhysicalResourceId"], topics.join(","));
+    assert_eq!(answer["RequestId"], "req-Create");
+    assert_eq!(answer["LogicalResourceId"], "KafkaTopics");
+    // the topics exist with three partitions: a record for partition 2 lands, for 3 is refused
+    for (partition, status) in [(2, 200), (3, 422)] {
+        let body = json!({"records": [{"value": {"index": 1}, "partition": partition}]});
+        let path = format!("/topics/{}", topics[0]);
+        let answer = respond(
+            &s.state,
+            "POST",
+            &path,
+            Some(KAFKA_JSON),
+            body.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            answer.status, status,
+            "partition {partition}: {:?}",
+            answer.body
+        );
+    }
+    // again (an update, a redeploy): the topics exist, nothing changes, CloudFormation hears success
+    let update = topics_request("Update", &cloudformation.url, &topics, "3");
+    invoke(&s.state, update).await.unwrap();
+    assert_eq!(cloudformation.answer().1["Status"], "SUCCESS");
+    // a bad property fails the resource, saying why, and keeps the physical id
+    let bad = topics_request("Update", &cloudformation.url, &topics, "0");
+    invoke(&s.state, bad).await.unwrap();
+    let (_, answer) = cloudformation.answer();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    assert!(
+        answer["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("Partitions \"0\""),
+        "{answer}"
+    );
+    assert_eq!(answer["PhysicalResourceId"], topics.join(","));
+    // a delete leaves the topics (they hold the batch path's records) and succeeds
+    let delete = topics_request("Delete", &cloudformation.url, &topics, "3");
+    invoke(&s.state, delete).await.unwrap();
+    assert_eq!(cloudformation.answer().1["Status"], "SUCCESS");
+    let body = json!({"records": [{"value": {"index": 2}, "partition": 2}]});
+    let path = format!("/topics/{}", topics[0]);
+    let after = respond(
+        &s.state,
+        "POST",
+        &path,
+        Some(KAFKA_JSON),
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(after.status, 200, "{:?}", after.body);
+    // an answer CloudFormation did not take fails the invocation (Lambda retries it), not silently
+    let refusing = ResponseUrl::start(403);
+    let create = topics_request("Create", &refusing.url, &topics, "3");
+    let error = invoke(&s.state, create).await.unwrap_err();
+    assert!(error.to_string().contains("403"), "{error}");
+    // an event that is neither kind is an error naming both, never a panic
+    let error = invoke(&s.state, json!({"hello": 1})).await.unwrap_err();
+    assert!(
+        error.to_string().contains("neither an API Gateway request"),
+        "{error}"
+    );
 }
 
 /// `pinpipe serve`, configured as the template configures the function for `s`'s stack.

@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::{IngestConfig, StreamNames, StreamRoutes, TopicRoutes};
+use pinpipe::custom_resource;
 use pinpipe::ingest::OutRecord;
 use pinpipe::ingest::{self, ApiError, Endpoint};
 use pinpipe::kinesis::kinesis_client;
@@ -19,17 +20,25 @@ use serde_json::Value;
 use std::sync::Arc;
 use tracing::info;
 
-/// The function's one error type: cold-start problems only (every request gets an HTTP answer).
+/// The function's one error type: cold-start problems, an event that is neither of the function's
+/// two kinds, and a CloudFormation answer that could not be delivered (every API request gets an
+/// HTTP answer).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Pinpipe(#[from] pinpipe::Error),
+    #[error("an event that is neither an API Gateway request nor a CloudFormation request: {0}")]
+    Event(serde_json::Error),
 }
 
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Diagnostic {
+        let error_type = match &e {
+            Error::Pinpipe(_) => "pinpipe::Error",
+            Error::Event(_) => "ingest_api::Error::Event",
+        };
         Diagnostic {
-            error_type: "pinpipe::Error".into(),
+            error_type: error_type.into(),
             error_message: e.to_string(),
         }
     }
@@ -261,6 +270,63 @@ pub async fn respond(
         "Request answered."
     );
     answer
+}
+
+/// Every invocation: the stack's `KafkaTopics` custom resource (CloudFormation, at deploy time) or an
+/// API Gateway request.
+pub async fn dispatch(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let LambdaEvent { payload, context } = event;
+    if let Some(request) = custom_resource::Request::from_event(&payload) {
+        let request = request?;
+        let outcome = topics_resource(state, &request).await;
+        info!(
+            request = ?request.request_type,
+            resource = request.logical_resource_id,
+            outcome = ?outcome,
+            "CloudFormation request answered."
+        );
+        custom_resource::send(&request.response_url, &request.response(outcome)).await?;
+        return Ok(Value::Null);
+    }
+    let request: ApiGatewayProxyRequest = serde_json::from_value(payload).map_err(Error::Event)?;
+    let response = handle(state, LambdaEvent::new(request, context)).await?;
+    serde_json::to_value(response).map_err(Error::Event)
+}
+
+/// The `KafkaTopics` custom resource: on create and update, the topics (`Topics`) the cluster lacks
+/// are created with `Partitions` partitions; its physical id is the topic list. On delete the topics
+/// stay (they hold the batch path's records; a cluster the stack made goes with the stack).
+pub async fn topics_resource(
+    state: &State,
+    request: &custom_resource::Request,
+) -> Result<String, String> {
+    use custom_resource::RequestType;
+    if request.request_type == RequestType::Delete {
+        return Ok(request
+            .physical_resource_id
+            .clone()
+            .unwrap_or_else(|| request.logical_resource_id.clone()));
+    }
+    let topics = request.list_property("Topics");
+    if topics.is_empty() {
+        return Err("the resource names no Topics".into());
+    }
+    let partitions_text = request.property("Partitions").unwrap_or_else(|| "1".into());
+    let partitions = partitions_text
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| format!("Partitions {partitions_text:?} is not a count of at least 1"))?;
+    let Some(Topics::Kafka(kafka)) = &state.kafka else {
+        return Err(
+            "this function has no Kafka cluster configured (PINPIPE_MSK_CLUSTER_ARN)".into(),
+        );
+    };
+    kafka
+        .create_topics(&topics, partitions)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(topics.join(","))
 }
 
 /// The Lambda handler (API Gateway REST API, proxy integration).

@@ -9,13 +9,10 @@ use std::time::{Duration, Instant};
 use futures::stream::{BoxStream, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
 use super::{EmulatedRequest, Mode, Payloads, post_requests};
+use crate::https::{HttpClient, client};
 use crate::{Error, Result};
 
 /// Attempts per request before it counts as failed.
@@ -91,18 +88,6 @@ enum Outcome {
     Accepted,
     Refused(String),
     Failed(String),
-}
-
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-fn client() -> Result<HttpClient> {
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| Error::Emulate(format!("loading the system's TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new()).build(https))
 }
 
 /// Sends `posts` to the API as `options` say; `on_post` is called after each post (a progress bar).

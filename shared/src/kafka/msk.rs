@@ -1,5 +1,5 @@
 //! MSK at the edge (feature `msk`): the cluster's bootstrap brokers from its ARN, the librdkafka
-//! settings of each MSK auth mode (plaintext, TLS, SASL/SCRAM, IAM), and the IAM auth token — a
+//! settings of each MSK auth mode (plaintext, TLS with a client certificate, SASL/SCRAM, IAM), and the IAM auth token — a
 //! SigV4-presigned `kafka-cluster:Connect` URL, base64url-encoded, as AWS's MSK IAM signers make it.
 
 use std::sync::Arc;
@@ -32,11 +32,94 @@ pub struct ResolvedKafka {
     pub tokens: Option<OAuthTokenSource>,
 }
 
-/// The librdkafka settings of `auth` (SCRAM `credentials` when it needs them), then the
-/// connection's own settings, which win.
+/// What a Kafka secret (`PINPIPE_KAFKA_SECRET_ID`) holds, by auth mode — the shapes Lambda's MSK
+/// event source mappings read from the same secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KafkaSecret {
+    /// `sasl-scram`: MSK's `AmazonMSK_…` secret, `{"username", "password"}`
+    /// (`SASL_SCRAM_512_AUTH`).
+    Scram { username: String, password: String },
+    /// `tls`: a client certificate, `{"certificate", "privateKey", "privateKeyPassword"?}` — the
+    /// PEM certificate (chain) and its PKCS#8 PEM key, encrypted when a password is given
+    /// (`CLIENT_CERTIFICATE_TLS_AUTH`).
+    ClientCertificate {
+        certificate: String,
+        private_key: String,
+        password: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for KafkaSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KafkaSecret::Scram { username, .. } => write!(f, "Scram {{ username: {username:?} }}"),
+            KafkaSecret::ClientCertificate { .. } => f.write_str("ClientCertificate"),
+        }
+    }
+}
+
+impl KafkaSecret {
+    /// The secret `id`'s text read for `auth` (`None` for a mode that takes no secret).
+    pub fn parse(auth: &KafkaAuth, id: &str, text: &str) -> Result<Option<KafkaSecret>> {
+        #[derive(serde::Deserialize)]
+        struct Scram {
+            username: String,
+            password: String,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Certificate {
+            certificate: String,
+            private_key: String,
+            #[serde(default)]
+            private_key_password: Option<String>,
+        }
+        match auth {
+            KafkaAuth::SaslScram => {
+                let s: Scram = serde_json::from_str(text).map_err(|e| {
+                    Error::Config(format!(
+                        "secret {id:?} is not a SCRAM secret ({{\"username\", \"password\"}}): {e}"
+                    ))
+                })?;
+                Ok(Some(KafkaSecret::Scram {
+                    username: s.username,
+                    password: s.password,
+                }))
+            }
+            KafkaAuth::Tls => {
+                let c: Certificate = serde_json::from_str(text).map_err(|e| {
+                    Error::Config(format!(
+                        "secret {id:?} is not a client certificate secret ({{\"certificate\", \
+                         \"privateKey\", \"privateKeyPassword\"?}}, as Lambda's \
+                         CLIENT_CERTIFICATE_TLS_AUTH reads it): {e}"
+                    ))
+                })?;
+                for (field, pem) in [
+                    ("certificate", &c.certificate),
+                    ("privateKey", &c.private_key),
+                ] {
+                    if !pem.contains("-----BEGIN ") {
+                        return Err(Error::Config(format!(
+                            "secret {id:?}: {field} is not PEM (-----BEGIN …)"
+                        )));
+                    }
+                }
+                Ok(Some(KafkaSecret::ClientCertificate {
+                    certificate: c.certificate,
+                    private_key: c.private_key,
+                    password: c.private_key_password.filter(|p| !p.is_empty()),
+                }))
+            }
+            KafkaAuth::Plaintext | KafkaAuth::Iam => Ok(None),
+        }
+    }
+}
+
+/// The librdkafka settings of `auth` (with what its `secret` holds), then the connection's own
+/// settings, which win.
 pub fn auth_settings(
     connection: &KafkaConnection,
-    credentials: Option<(&str, &str)>,
+    secret: Option<&KafkaSecret>,
 ) -> Vec<(String, String)> {
     let mut settings: Vec<(&str, String)> = Vec::new();
     match connection.auth {
@@ -45,15 +128,32 @@ pub fn auth_settings(
         KafkaAuth::SaslScram => {
             settings.push(("security.protocol", "sasl_ssl".into()));
             settings.push(("sasl.mechanism", "SCRAM-SHA-512".into()));
-            if let Some((user, password)) = credentials {
-                settings.push(("sasl.username", user.into()));
-                settings.push(("sasl.password", password.into()));
-            }
         }
         KafkaAuth::Iam => {
             settings.push(("security.protocol", "sasl_ssl".into()));
             settings.push(("sasl.mechanism", "OAUTHBEARER".into()));
         }
+    }
+    match (secret, &connection.auth) {
+        (Some(KafkaSecret::Scram { username, password }), KafkaAuth::SaslScram) => {
+            settings.push(("sasl.username", username.clone()));
+            settings.push(("sasl.password", password.clone()));
+        }
+        (
+            Some(KafkaSecret::ClientCertificate {
+                certificate,
+                private_key,
+                password,
+            }),
+            KafkaAuth::Tls,
+        ) => {
+            settings.push(("ssl.certificate.pem", certificate.clone()));
+            settings.push(("ssl.key.pem", private_key.clone()));
+            if let Some(password) = password {
+                settings.push(("ssl.key.password", password.clone()));
+            }
+        }
+        _ => {}
     }
     if connection.auth != KafkaAuth::Plaintext
         && let Some(ca) = &connection.ca_location
@@ -150,30 +250,19 @@ pub async fn resolve(
         }
         (None, None) => return Ok(None),
     };
-    let scram = match (&connection.auth, &connection.secret_id) {
-        (KafkaAuth::SaslScram, Some(id)) => {
+    let secret = match (&connection.auth, &connection.secret_id) {
+        (KafkaAuth::SaslScram | KafkaAuth::Tls, Some(id)) => {
             let text = crate::aws::secret_string(aws, id).await?;
-            #[derive(serde::Deserialize)]
-            struct Scram {
-                username: String,
-                password: String,
-            }
-            let secret: Scram = serde_json::from_str(&text).map_err(|e| {
-                Error::Config(format!(
-                    "secret {id:?} is not a SCRAM secret ({{\"username\", \"password\"}}): {e}"
-                ))
-            })?;
-            Some((secret.username, secret.password))
+            KafkaSecret::parse(&connection.auth, id, &text)?
         }
-        (KafkaAuth::SaslScram, None) => {
-            connection.username.clone().zip(connection.password.clone())
-        }
+        (KafkaAuth::SaslScram, None) => connection
+            .username
+            .clone()
+            .zip(connection.password.clone())
+            .map(|(username, password)| KafkaSecret::Scram { username, password }),
         _ => None,
     };
-    let settings = auth_settings(
-        connection,
-        scram.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
-    );
+    let settings = auth_settings(connection, secret.as_ref());
     let tokens = match connection.auth {
         KafkaAuth::Iam => {
             let region = region.ok_or_else(|| {
@@ -288,7 +377,11 @@ mod tests {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.clone())
         };
-        let scram = auth_settings(&connection(KafkaAuth::SaslScram), Some(("alice", "pw")));
+        let alice = KafkaSecret::Scram {
+            username: "alice".into(),
+            password: "pw".into(),
+        };
+        let scram = auth_settings(&connection(KafkaAuth::SaslScram), Some(&alice));
         assert_eq!(
             get(&scram, "security.protocol").as_deref(),
             Some("sasl_ssl")
@@ -308,6 +401,55 @@ mod tests {
         assert_eq!(get(&tls, "security.protocol").as_deref(), Some("SSL"));
         let plain = auth_settings(&connection(KafkaAuth::Plaintext), None);
         assert_eq!(get(&plain, "ssl.ca.location"), None);
+    }
+
+    #[test]
+    fn a_tls_secret_is_lambdas_client_certificate_and_its_pem_reaches_librdkafka() {
+        let text = r#"{"certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+                       "privateKey": "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIE\n-----END ENCRYPTED PRIVATE KEY-----",
+                       "privateKeyPassword": "s3cret"}"#;
+        let secret = KafkaSecret::parse(&KafkaAuth::Tls, "client-cert", text)
+            .unwrap()
+            .unwrap();
+        assert_eq!(format!("{secret:?}"), "ClientCertificate", "no key in logs");
+        let settings = auth_settings(&connection(KafkaAuth::Tls), Some(&secret));
+        let get = |key: &str| {
+            settings
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("security.protocol"), Some("ssl"));
+        assert!(
+            get("ssl.certificate.pem")
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE")
+        );
+        assert!(
+            get("ssl.key.pem")
+                .unwrap()
+                .contains("ENCRYPTED PRIVATE KEY")
+        );
+        assert_eq!(get("ssl.key.password"), Some("s3cret"));
+        // a SCRAM secret handed to tls, or a key that is not PEM, is refused naming the field
+        let scram = r#"{"username": "alice", "password": "pw"}"#;
+        let e = KafkaSecret::parse(&KafkaAuth::Tls, "client-cert", scram).unwrap_err();
+        assert!(e.to_string().contains("CLIENT_CERTIFICATE_TLS_AUTH"), "{e}");
+        let raw = r#"{"certificate": "-----BEGIN CERTIFICATE-----", "privateKey": "MIIE"}"#;
+        let e = KafkaSecret::parse(&KafkaAuth::Tls, "client-cert", raw).unwrap_err();
+        assert!(e.to_string().contains("privateKey is not PEM"), "{e}");
+        // the same secret under IAM is not read
+        assert_eq!(
+            KafkaSecret::parse(&KafkaAuth::Iam, "x", text).unwrap(),
+            None
+        );
+        // an unencrypted key has no password setting
+        let plain = r#"{"certificate": "-----BEGIN CERTIFICATE-----", "privateKey": "-----BEGIN PRIVATE KEY-----"}"#;
+        let secret = KafkaSecret::parse(&KafkaAuth::Tls, "c", plain)
+            .unwrap()
+            .unwrap();
+        let settings = auth_settings(&connection(KafkaAuth::Tls), Some(&secret));
+        assert!(!settings.iter().any(|(k, _)| k == "ssl.key.password"));
     }
 
     #[test]
