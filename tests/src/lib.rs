@@ -8,6 +8,7 @@ use std::sync::{Mutex, OnceLock};
 
 use pinpipe::config::AwsConfig;
 
+pub mod cfn;
 pub mod fuzz;
 
 /// `../shared/` beside the repository (the team kit: spec, real rows); `PINPIPE_SHARED_DIR` overrides.
@@ -244,32 +245,45 @@ impl Drop for Background {
 /// A free port of 127.0.0.1.
 /// `template.yaml` as JSON, parsed by cfn-lint's decoder (CloudFormation's short tags included).
 pub fn template_json() -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys; from cfnlint.decode import decode; t, m = decode(sys.argv[1]); \
-             assert not m, m; print(json.dumps(t, default=str))",
-        ])
-        .arg(&path)
-        .output()
-        .expect("python3 with cfn-lint (installed by .ci/run)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    static TEMPLATE: OnceLock<serde_json::Value> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+            let output = Command::new("python3")
+                .args([
+                    "-c",
+                    "import json, sys; from cfnlint.decode import decode; t, m = decode(sys.argv[1]); \
+                     assert not m, m; print(json.dumps(t, default=str))",
+                ])
+                .arg(&path)
+                .output()
+                .expect("python3 with cfn-lint (installed by .ci/run)");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice(&output.stdout).unwrap()
+        })
+        .clone()
 }
 
 /// The CloudFormation `sam deploy` would create from `template.yaml` with these parameter values:
-/// the SAM translator, offline (`sam_transform.py`).
+/// the SAM translator, offline (`sam_transform.py`); each set of values is translated once per
+/// test process.
 pub fn sam_transform(parameters: &serde_json::Value) -> serde_json::Value {
+    static DONE: OnceLock<Mutex<std::collections::HashMap<String, serde_json::Value>>> =
+        OnceLock::new();
+    let key = parameters.to_string();
+    let done = DONE.get_or_init(Default::default);
+    if let Some(t) = done.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return t.clone();
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let output = Command::new("python3")
         .arg(root.join("sam_transform.py"))
         .arg(root.join("../template.yaml"))
-        .arg(parameters.to_string())
+        .arg(&key)
         .env("AWS_DEFAULT_REGION", "eu-west-1")
         .output()
         .expect("python3 with aws-sam-translator (cfn-lint's dependency, installed by .ci/run)");
@@ -278,7 +292,11 @@ pub fn sam_transform(parameters: &serde_json::Value) -> serde_json::Value {
         "the SAM translator refused the template: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let template: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    done.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, template.clone());
+    template
 }
 
 /// A Python HTTP stand-in of `tests/` on a free port of 127.0.0.1, in front of a real service:

@@ -701,69 +701,6 @@ fn every_body_the_api_accepts_reaches_the_function_as_base64_within_lambdas_even
     }
 }
 
-/// A role's managed policy ARNs as lists CloudFormation could resolve to: every `Fn::If` both ways.
-fn managed_policy_lists(role: &Value) -> Vec<Vec<String>> {
-    let mut lists = vec![Vec::new()];
-    for arn in role["Properties"]["ManagedPolicyArns"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        let choices: Vec<Option<String>> = match &arn {
-            Value::Object(map) if map.contains_key("Fn::If") => map["Fn::If"].as_array().unwrap()
-                [1..]
-                .iter()
-                .map(|branch| branch.as_str().map(str::to_owned))
-                .collect(),
-            other => vec![Some(
-                other.as_str().map_or(other.to_string(), str::to_owned),
-            )],
-        };
-        lists = lists
-            .into_iter()
-            .flat_map(|list| {
-                choices.iter().map(move |choice| {
-                    let mut list = list.clone();
-                    list.extend(choice.clone());
-                    list
-                })
-            })
-            .collect();
-    }
-    lists
-}
-
-#[test]
-fn the_sam_translator_takes_the_template_and_no_role_lists_a_managed_policy_twice() {
-    let vpc = serde_json::json!({"SubnetIds": "subnet-0a,subnet-0b", "SecurityGroupIds": "sg-0a"});
-    for parameters in [serde_json::json!({}), vpc] {
-        let cloudformation = pinpipe_tests::sam_transform(&parameters);
-        let roles = resources(&cloudformation, "AWS::IAM::Role");
-        assert!(roles.len() >= 5, "{parameters}: {} roles", roles.len());
-        for (name, role) in roles {
-            for list in managed_policy_lists(role) {
-                let mut unique = list.clone();
-                unique.sort();
-                unique.dedup();
-                assert_eq!(
-                    unique.len(),
-                    list.len(),
-                    "{parameters}: {name} lists a managed policy twice (IAM refuses the role): {list:?}"
-                );
-            }
-        }
-        // no function reserves concurrency unless asked: an account at the default limit of 10
-        // cannot reserve any
-        for (name, function) in resources(&cloudformation, "AWS::Lambda::Function") {
-            let reserved = &function["Properties"]["ReservedConcurrentExecutions"];
-            assert!(
-                reserved.is_null() || reserved.get("Fn::If").is_some(),
-                "{name} reserves {reserved} unconditionally"
-            );
-        }
-    }
-}
-
 #[test]
 fn the_daily_schedule_sends_its_scheduled_time_in_the_shape_of_the_sample_event() {
     let template = template();
