@@ -11,7 +11,6 @@ with SEED:
 A request whose body ends early (its client was killed mid-upload) is dropped, as S3 drops it.
 Prints "ready" once listening; on SIGTERM it exits. Counts go to stderr when it exits.
 """
-import http.client
 import http.server
 import random
 import signal
@@ -20,11 +19,12 @@ import threading
 import time
 import urllib.parse
 
+from proxy import answer, forward
+
 port, upstream, seed = int(sys.argv[1]), urllib.parse.urlsplit(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
 rng_lock = threading.Lock()
 counts = {"forwarded": 0, "throttled": 0, "slowed": 0, "answer_lost": 0}
-HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade"}
 
 
 def draw():
@@ -49,35 +49,19 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if fault < 0.06:
             counts["throttled"] += 1
             message = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-            self.send_response(503)
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(message)))
-            self.end_headers()
-            self.wfile.write(message)
+            answer(self, 503, None, [("Content-Type", "application/xml")], message)
             return
         if fault < 0.10:
             counts["slowed"] += 1
             time.sleep(0.2 + 1.3 * extra)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
-        connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-        connection.request(self.command, self.path, body=body, headers=headers)
-        answer = connection.getresponse()
-        data = answer.read()
-        connection.close()
+        reply = forward(upstream, self, body)
         counts["forwarded"] += 1
         if self.command in ("PUT", "POST") and 0.10 <= fault < 0.14:
             counts["answer_lost"] += 1
             self.close_connection = True
             self.connection.close()
             return
-        self.send_response(answer.status, answer.reason)
-        for key, value in answer.getheaders():
-            if key.lower() not in HOP and key.lower() != "content-length":
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        answer(self, *reply)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 

@@ -14,16 +14,16 @@ Everything else is forwarded to UPSTREAM_URL unchanged. Prints "ready" once list
 exits.
 """
 import base64
-import http.client
 import http.server
 import json
 import signal
 import sys
 import urllib.parse
 
+from proxy import answer, forward
+
 port, upstream = int(sys.argv[1]), urllib.parse.urlsplit(sys.argv[2])
 allowed = set(a for a in sys.argv[3].split(",") if a)
-HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade"}
 REGION, ACCOUNT = "us-east-1", "123456789012"
 MIB = 1024 * 1024
 
@@ -95,28 +95,14 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             refused = refusal(action, request) if isinstance(request, dict) else None
             if refused:
                 code, message = refused
-                answer = json.dumps({"__type": code, "message": message}).encode()
-                self.send_response(400)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("x-amzn-RequestId", "strict-kinesis")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                message = json.dumps({"__type": code, "message": message}).encode()
+                headers = [
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-RequestId", "strict-kinesis"),
+                ]
+                answer(self, 400, None, headers, message)
                 return
-        connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
-        connection.request("POST", self.path, body=body, headers=headers)
-        response = connection.getresponse()
-        data = response.read()
-        self.send_response(response.status)
-        for k, v in response.getheaders():
-            if k.lower() not in HOP and k.lower() != "content-length":
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        connection.close()
-
+        answer(self, *forward(upstream, self, body, timeout=60))
 
 def stop(*_):
     sys.exit(0)

@@ -15,7 +15,6 @@ the source); a multipart upload's create/part/complete s3:PutObject, its abort
 s3:AbortMultipartUpload; DELETE of an object s3:DeleteObject; POST ?delete s3:DeleteObject on every
 key of the body.
 """
-import http.client
 import http.server
 import json
 import re
@@ -24,12 +23,13 @@ import sys
 import threading
 import urllib.parse
 
+from proxy import answer, forward
+
 port, upstream = int(sys.argv[1]), urllib.parse.urlsplit(sys.argv[2])
 with open(sys.argv[3]) as f:
     policy = json.load(f)
 log = open(sys.argv[4], "a", buffering=1)
 log_lock = threading.Lock()
-HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade"}
 
 
 def matches(pattern, arn):
@@ -79,16 +79,6 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def answer(self, status, reason, headers, data):
-        self.send_response(status, reason)
-        for key, value in headers:
-            if key.lower() not in HOP and key.lower() != "content-length":
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
@@ -108,15 +98,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 f"{action} on resource: \"{arn}\" because no identity-based policy allows the "
                 f"{action} action</Message></Error>"
             ).encode()
-            self.answer(403, "Forbidden", [("Content-Type", "application/xml")], message)
+            answer(self, 403, "Forbidden", [("Content-Type", "application/xml")], message)
             return
-        forward = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
-        connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-        connection.request(self.command, self.path, body=body, headers=forward)
-        reply = connection.getresponse()
-        data = reply.read()
-        connection.close()
-        self.answer(reply.status, reply.reason, reply.getheaders(), data)
+        answer(self, *forward(upstream, self, body))
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 

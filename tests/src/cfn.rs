@@ -206,6 +206,7 @@ impl Resolver<'_> {
                 .property(name, "BucketName")
                 .unwrap_or(format!("{STACK_NAME}-{}-abc123", name.to_lowercase())),
             "AWS::IAM::Role" => format!("{STACK_NAME}-{name}-AbC123"),
+            "AWS::ApiGateway::RestApi" => "a1b2c3d4e5".to_owned(),
             "AWS::EC2::SecurityGroup" => format!("sg-0{:016x}", name.len()),
             "AWS::MSK::ServerlessCluster" => format!(
                 "arn:aws:kafka:{REGION}:{ACCOUNT}:cluster/{}/0a1b2c3d-4e5f-6789-abcd-ef0123456789-s1",

@@ -300,8 +300,9 @@ pub fn sam_transform(parameters: &serde_json::Value) -> serde_json::Value {
 }
 
 /// A Python HTTP stand-in of `tests/` on a free port of 127.0.0.1, in front of a real service:
-/// `fault_proxy.py` (S3 failing as S3 does) or `strict_kinesis.py` (Kinesis refusing what AWS
-/// refuses and moto takes: a stream outside the role's resources, PutRecords' limits). The script
+/// `fault_proxy.py` (S3 failing as S3 does), `strict_kinesis.py` (Kinesis refusing what AWS
+/// refuses and moto takes: a stream outside the role's resources, PutRecords' limits) or
+/// `strict_s3.py` (S3 refusing what a role's policy does not allow). The script
 /// takes the port and then `args`, prints "ready" once listening, and stops on SIGTERM (on drop).
 pub struct PythonProxy {
     child: Child,

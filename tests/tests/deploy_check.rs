@@ -523,10 +523,14 @@ fn each_functions_environment_in_the_template_is_what_its_config_parser_reads() 
 struct RoleS3 {
     proxy: PythonProxy,
     log: std::path::PathBuf,
+    function: String,
+    role: String,
+    bucket: String,
 }
 
 impl RoleS3 {
-    fn start(stack: &Stack, role: &str, bucket: &str, dir: &TempDir) -> RoleS3 {
+    fn start(stack: &Stack, function: &str, bucket: &str, dir: &TempDir) -> RoleS3 {
+        let role = &format!("{function}Role");
         let ours = format!("arn:aws:s3:::{}", lake_bucket(stack));
         let statements: Vec<Value> = stack
             .statements(role)
@@ -552,13 +556,20 @@ impl RoleS3 {
                 log.to_str().unwrap(),
             ],
         );
-        RoleS3 { proxy, log }
+        RoleS3 {
+            proxy,
+            log,
+            function: function.to_owned(),
+            role: role.clone(),
+            bucket: bucket.to_owned(),
+        }
     }
 
     /// The function's environment from the template, pointed at this proxy and `bucket`.
-    fn env(&self, stack: &Stack, function: &str, bucket: &str) -> BTreeMap<String, String> {
+    fn env(&self, stack: &Stack) -> BTreeMap<String, String> {
+        let bucket = self.bucket.as_str();
         let mut env: BTreeMap<String, String> = stack
-            .environment(function)
+            .environment(&self.function)
             .into_iter()
             .map(|(k, v)| (k, v.replace(&lake_bucket(stack), bucket)))
             .collect();
@@ -603,14 +614,8 @@ fn sample(function: &str, name: &str) -> Value {
 
 /// No call refused, and every S3 grant of the role used by some call (a grant the code never needs
 /// is a grant too many) but the `later` actions, which only time brings, each with why.
-fn assert_exactly_enough(
-    function: &str,
-    stack: &Stack,
-    role: &str,
-    s3: &RoleS3,
-    bucket: &str,
-    later: &[(&str, &str)],
-) {
+fn assert_exactly_enough(s3: &RoleS3, stack: &Stack, later: &[(&str, &str)]) {
+    let (function, role, bucket) = (&s3.function, &s3.role, &s3.bucket);
     let calls = s3.calls();
     assert!(!calls.is_empty(), "{function} made no S3 call");
     let refused: Vec<_> = calls.iter().filter(|c| !c.0).collect();
@@ -649,74 +654,45 @@ async fn each_function_runs_its_sample_events_on_s3_as_its_role_allows_and_needs
     let dir = TempDir::new("deploy-check");
 
     // msk-consumer: the raw zone and the quarantine
-    let s3 = RoleS3::start(&stack, "MskConsumerFunctionRole", &bucket, &dir);
-    let env = s3.env(&stack, "MskConsumerFunction", &bucket);
+    let s3 = RoleS3::start(&stack, "MskConsumerFunction", &bucket, &dir);
+    let env = s3.env(&stack);
     let config = MskConsumerConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
     // twice, the second time from a cold start: a redelivered batch reads what the first landed
     for _ in 0..2 {
         let state = msk_consumer::State::new(&config, false).unwrap();
         for name in ["pin.json", "geo.json", "user.json", "poison.json"] {
-            msk_consumer::handle_json(&state, sample("msk-consumer", name))
-                .await
-                .unwrap();
+            let event = sample("msk-consumer", name);
+            msk_consumer::handle_json(&state, event).await.unwrap();
         }
     }
-    assert_exactly_enough(
-        "msk-consumer",
-        &stack,
-        "MskConsumerFunctionRole",
-        &s3,
-        &bucket,
-        &[],
-    );
+    assert_exactly_enough(&s3, &stack, &[]);
 
     // kinesis-consumer: the stream tables and the quarantine
-    let s3 = RoleS3::start(&stack, "KinesisConsumerFunctionRole", &bucket, &dir);
-    let env = s3.env(&stack, "KinesisConsumerFunction", &bucket);
+    let s3 = RoleS3::start(&stack, "KinesisConsumerFunction", &bucket, &dir);
+    let env = s3.env(&stack);
     let config = StreamConsumerConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
     let state = kinesis_consumer::State::new(&config, false).unwrap();
-    for name in [
-        "pin.json",
-        "geo.json",
-        "user.json",
-        "poison.json",
-        "emulator-format.json",
-    ] {
-        kinesis_consumer::handle_json(&state, sample("kinesis-consumer", name))
-            .await
-            .unwrap();
+    let samples = ["pin", "geo", "user", "poison", "emulator-format"];
+    for name in samples {
+        let event = sample("kinesis-consumer", &format!("{name}.json"));
+        kinesis_consumer::handle_json(&state, event).await.unwrap();
     }
-    assert_exactly_enough(
-        "kinesis-consumer",
-        &stack,
-        "KinesisConsumerFunctionRole",
-        &s3,
-        &bucket,
-        &[],
-    );
+    assert_exactly_enough(&s3, &stack, &[]);
 
     // daily-analytics: the raw zone read, the batch tables, the insights, maintenance
-    let s3 = RoleS3::start(&stack, "DailyAnalyticsFunctionRole", &bucket, &dir);
-    let env = s3.env(&stack, "DailyAnalyticsFunction", &bucket);
+    let s3 = RoleS3::start(&stack, "DailyAnalyticsFunction", &bucket, &dir);
+    let env = s3.env(&stack);
     let config = DailyConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
     let state = daily_analytics::State::new(&config, false).unwrap();
-    let summary = daily_analytics::handle_json(&state, sample("daily-analytics", "scheduled.json"))
-        .await
-        .unwrap();
+    let event = sample("daily-analytics", "scheduled.json");
+    let summary = daily_analytics::handle_json(&state, event).await.unwrap();
     assert!(summary.rows_written > 0, "{summary:?}");
     let later = [(
         "s3:DeleteObject",
         "vacuum removes files 7 days after they leave a table, and superseded progress \
          documents are pruned once old: a first run has neither (lake.rs runs vacuum)",
     )];
-    assert_exactly_enough(
-        "daily-analytics",
-        &stack,
-        "DailyAnalyticsFunctionRole",
-        &s3,
-        &bucket,
-        &later,
-    );
+    assert_exactly_enough(&s3, &stack, &later);
 }
 
 #[test]
@@ -752,4 +728,95 @@ fn every_trigger_can_write_its_failure_destination_where_the_redrive_reads() {
         seen += 1;
     }
     assert_eq!(seen, 6, "three Kafka and three Kinesis triggers");
+}
+
+#[test]
+fn the_api_puts_into_and_the_stream_triggers_read_exactly_the_stacks_streams() {
+    for (choice, parameters) in every_choice() {
+        let stack = deploy(&parameters);
+        let streams: BTreeSet<String> = stack
+            .of_type("AWS::Kinesis::Stream")
+            .map(|(_, s)| {
+                let name = s["Properties"]["Name"].as_str().unwrap();
+                format!(
+                    "arn:aws:kinesis:{}:{}:stream/{name}",
+                    cfn::REGION,
+                    cfn::ACCOUNT
+                )
+            })
+            .collect();
+        assert_eq!(streams.len(), 3, "{choice}");
+        let triggers: BTreeSet<String> = stack
+            .of_type("AWS::Lambda::EventSourceMapping")
+            .filter_map(|(_, m)| m["Properties"]["EventSourceArn"].as_str())
+            .filter(|arn| arn.contains(":kinesis:"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(triggers, streams, "{choice}: a trigger per stream");
+        // the API maps the public names onto exactly these streams (what the strict double checks
+        // at run time, ingest_api.rs)
+        let env = stack.environment("IngestApiFunction");
+        let names = IngestConfig::from_lookup(|k| env.get(k).cloned())
+            .unwrap()
+            .stream_names;
+        for stream in &streams {
+            assert!(stack.allows("IngestApiFunctionRole", "kinesis:PutRecords", stream));
+            assert!(stack.allows("IngestApiFunctionRole", "kinesis:PutRecord", stream));
+            let name = stream.rsplit('/').next().unwrap();
+            let table = name.rsplit('-').next().unwrap();
+            let public = format!(
+                "streaming-{}-{table}",
+                stack.parameters["Prefix"].as_str().unwrap()
+            );
+            assert_eq!(names.physical(&public), name, "{choice}");
+            // what Lambda's Kinesis poller calls, as the consumer's role
+            for action in [
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+            ] {
+                assert!(
+                    stack.allows("KinesisConsumerFunctionRole", action, stream),
+                    "{choice}: {action} on {stream}"
+                );
+            }
+        }
+        // the emulator reaches the API as the API authenticates, and the secrets it reads
+        let env = stack.environment("EmulatePostingFunction");
+        let emulator = EmulateConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let api_id = stack.outputs["ApiUrl"].as_str().unwrap();
+        assert_eq!(emulator.api_url, api_id, "{choice}");
+        if stack.conditions["IamApi"] {
+            let rest_api = api_id
+                .strip_prefix("https://")
+                .and_then(|u| u.split('.').next())
+                .unwrap();
+            let stage = stack.parameters["Stage"].as_str().unwrap();
+            let arn = format!(
+                "arn:aws:execute-api:{}:{}:{rest_api}/{stage}/POST/topics/x.pin",
+                cfn::REGION,
+                cfn::ACCOUNT
+            );
+            assert!(
+                stack.allows("EmulatePostingFunctionRole", "execute-api:Invoke", &arn),
+                "{arn}"
+            );
+        } else {
+            let secret = &env["PINPIPE_API_KEY_SECRET_ID"];
+            assert!(stack.allows(
+                "EmulatePostingFunctionRole",
+                "secretsmanager:GetSecretValue",
+                secret
+            ));
+        }
+        if let Some(secret) = env.get("PINPIPE_SOURCE_SECRET_ID") {
+            assert!(stack.allows(
+                "EmulatePostingFunctionRole",
+                "secretsmanager:GetSecretValue",
+                secret
+            ));
+        }
+    }
 }

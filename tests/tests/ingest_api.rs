@@ -1077,6 +1077,20 @@ async fn invoke(state: &State, event: Value) -> Result<Value, ingest_api::Error>
     .await
 }
 
+/// One record (post `index`) for `partition` of `topic`, through the API.
+async fn post_to_partition(state: &State, topic: &str, index: i64, partition: i32) -> Answer {
+    let body = json!({"records": [{"value": {"index": index}, "partition": partition}]});
+    let path = format!("/topics/{topic}");
+    respond(
+        state,
+        "POST",
+        &path,
+        Some(KAFKA_JSON),
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stacks_kafka_topics_resource_creates_what_the_cluster_lacks_and_always_answers_cloudformation()
  {
@@ -1104,16 +1118,7 @@ async fn the_stacks_kafka_topics_resource_creates_what_the_cluster_lacks_and_alw
     assert_eq!(answer["LogicalResourceId"], "KafkaTopics");
     // the topics exist with three partitions: a record for partition 2 lands, for 3 is refused
     for (partition, status) in [(2, 200), (3, 422)] {
-        let body = json!({"records": [{"value": {"index": 1}, "partition": partition}]});
-        let path = format!("/topics/{}", topics[0]);
-        let answer = respond(
-            &s.state,
-            "POST",
-            &path,
-            Some(KAFKA_JSON),
-            body.to_string().as_bytes(),
-        )
-        .await;
+        let answer = post_to_partition(&s.state, &topics[0], 1, partition).await;
         assert_eq!(
             answer.status, status,
             "partition {partition}: {:?}",
@@ -1141,16 +1146,7 @@ async fn the_stacks_kafka_topics_resource_creates_what_the_cluster_lacks_and_alw
     let delete = topics_request("Delete", &cloudformation.url, &topics, "3");
     invoke(&s.state, delete).await.unwrap();
     assert_eq!(cloudformation.answer().1["Status"], "SUCCESS");
-    let body = json!({"records": [{"value": {"index": 2}, "partition": 2}]});
-    let path = format!("/topics/{}", topics[0]);
-    let after = respond(
-        &s.state,
-        "POST",
-        &path,
-        Some(KAFKA_JSON),
-        body.to_string().as_bytes(),
-    )
-    .await;
+    let after = post_to_partition(&s.state, &topics[0], 2, 2).await;
     assert_eq!(after.status, 200, "{:?}", after.body);
     // an answer CloudFormation did not take fails the invocation (Lambda retries it), not silently
     let refusing = ResponseUrl::start(403);
