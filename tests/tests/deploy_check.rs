@@ -151,6 +151,19 @@ fn every_deployment_a_user_would_choose_passes_the_rules_and_resolves_completely
         }
         let workgroup = stack.of_type("AWS::Athena::WorkGroup").next().unwrap().1;
         assert_eq!(workgroup["Properties"]["RecursiveDeleteOption"], true);
+        // the schedule sends its scheduled time, in the shape of the sample event
+        let schedule = stack.of_type("AWS::Scheduler::Schedule").next().unwrap().1;
+        let input: Value =
+            serde_json::from_str(schedule["Properties"]["Target"]["Input"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(
+            input,
+            json!({"time": "<aws.scheduler.scheduled-time>"}),
+            "{choice}"
+        );
+        let sample = sample("daily-analytics", "scheduled.json");
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&input), keys(&sample), "{choice}");
     }
 }
 
