@@ -390,6 +390,20 @@ fn a_created_cluster_is_iam_only_in_the_vpc_and_gets_its_topics_before_the_trigg
     );
     assert_eq!(topics["Properties"]["ServiceToken"], ingest_arn.as_str());
     assert_eq!(topics["Properties"]["Partitions"], "3");
+    // created after (and deleted before) what the function needs to reach the brokers, the MSK
+    // API and S3 (its answer to CloudFormation): no request it cannot answer
+    let network = strings(&topics["Properties"]["Network"]);
+    for needed in [
+        "PipelineSecurityGroupBrokers",
+        "PipelineSecurityGroupEndpoints",
+        "KafkaApiEndpoint",
+        "S3Endpoint",
+    ] {
+        assert!(
+            network.iter().any(|n| n == needed),
+            "{needed} in {network:?}"
+        );
+    }
     let cluster_arn = stack.outputs["KafkaClusterArn"].as_str().unwrap();
     for topic in strings(&topics["Properties"]["Topics"]) {
         let arn = kafka_arn(cluster_arn, "topic", &topic);

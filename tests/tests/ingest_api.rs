@@ -1161,6 +1161,46 @@ async fn the_stacks_kafka_topics_resource_creates_what_the_cluster_lacks_and_alw
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_start_still_answers_cloudformation_and_tries_again_next_time() {
+    // SCRAM credentials from a secret that does not exist: the producers cannot be built
+    let moto = Moto::get();
+    let config = IngestConfig {
+        kafka: KafkaConnection {
+            brokers: Some(Tansu::get().brokers().to_owned()),
+            auth: pinpipe::config::KafkaAuth::SaslScram,
+            secret_id: Some("no-such-secret".into()),
+            ..KafkaConnection::default()
+        },
+        topics: TopicRoutes::default(),
+        streams: StreamRoutes::default(),
+        stream_names: StreamNames::default(),
+        aws: moto.aws(),
+    };
+    let state = tokio::sync::OnceCell::new();
+    let cloudformation = ResponseUrl::start(200);
+    let topics = vec!["cannot-start.pin".to_owned()];
+    let create = topics_request("Create", &cloudformation.url, &topics, "1");
+    let event = lambda_runtime::LambdaEvent::new(create, lambda_runtime::Context::default());
+    let answered = ingest_api::serve(&config, &state, event).await.unwrap();
+    assert_eq!(answered, Value::Null);
+    let (_, answer) = cloudformation.answer();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("could not start") && reason.contains("no-such-secret"),
+        "{reason}"
+    );
+    // an API request gets the error (API Gateway answers 502), and nothing was kept: the next
+    // invocation builds the state again
+    let api = json!({"httpMethod": "POST", "path": "/topics/cannot-start.pin",
+                     "headers": {"content-type": KAFKA_JSON}, "body": "{}"});
+    let event = lambda_runtime::LambdaEvent::new(api, lambda_runtime::Context::default());
+    let error = ingest_api::serve(&config, &state, event).await.unwrap_err();
+    assert!(error.to_string().contains("no-such-secret"), "{error}");
+    assert!(state.get().is_none());
+}
+
 /// `pinpipe serve`, configured as the template configures the function for `s`'s stack.
 fn serve(s: &Setup) -> Server {
     Server::start_with(

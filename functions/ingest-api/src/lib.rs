@@ -272,6 +272,30 @@ pub async fn respond(
     answer
 }
 
+/// Every invocation of the deployed function: the state built by the first invocation that gets it
+/// built (an invocation after a failed start tries again, as a cold start would), then
+/// [`dispatch`]. When it cannot be built, CloudFormation's request is still answered — `FAILED`,
+/// with why — so a deploy fails at once instead of waiting out CloudFormation's hour; an API
+/// request gets the error (API Gateway answers 502).
+pub async fn serve(
+    config: &IngestConfig,
+    state: &tokio::sync::OnceCell<State>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Error> {
+    match state.get_or_try_init(|| State::new(config)).await {
+        Ok(state) => dispatch(state, event).await,
+        Err(e) => match custom_resource::Request::from_event(&event.payload) {
+            Some(Ok(request)) => {
+                let reason = format!("ingest-api could not start: {e}");
+                custom_resource::send(&request.response_url, &request.response(Err(reason)))
+                    .await?;
+                Ok(Value::Null)
+            }
+            _ => Err(e),
+        },
+    }
+}
+
 /// Every invocation: the stack's `KafkaTopics` custom resource (CloudFormation, at deploy time) or an
 /// API Gateway request.
 pub async fn dispatch(state: &State, event: LambdaEvent<Value>) -> Result<Value, Error> {

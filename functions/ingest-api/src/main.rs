@@ -1,7 +1,7 @@
-//! Cold start: read the environment once, connect the producers, serve invocations (API requests,
-//! and CloudFormation's at deploy time).
+//! Cold start: read the environment once, then serve invocations (API requests, and
+//! CloudFormation's at deploy time), connecting the producers at the first.
 
-use ingest_api::{State, dispatch};
+use ingest_api::serve;
 use lambda_runtime::{Error, service_fn};
 use pinpipe::config::IngestConfig;
 
@@ -9,6 +9,8 @@ use pinpipe::config::IngestConfig;
 async fn main() -> Result<(), Error> {
     pinpipe::logs::init_json(std::env::var("RUST_LOG").ok().as_deref(), "ingest_api");
     let config = IngestConfig::from_env()?;
-    let state = State::new(&config).await?;
-    lambda_runtime::run(service_fn(|event| dispatch(&state, event))).await
+    // the producers are connected by the first invocation (`serve`): a start that fails is tried
+    // again by the next, and CloudFormation's request still gets its answer
+    let state = tokio::sync::OnceCell::new();
+    lambda_runtime::run(service_fn(|event| serve(&config, &state, event))).await
 }
