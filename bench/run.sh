@@ -7,7 +7,7 @@
 #     `pinpipe daily --stages insights` on those tables (two processes, so each is measured alone);
 #   - DuckDB 1.5.5 and PySpark 3.5.1 (local[2]): the kit's duckdb_clean_and_insights.py and
 #     spark_clean_and_insights.py on the same three files;
-#   - the floor: `pinpipe json-floor`, a plain serde_json parse of the same bytes on one thread.
+#   - the floor: `json-floor` (bench/json-floor), a plain serde_json parse of the same bytes on one thread.
 # Interleaved rounds (floor, pinpipe, DuckDB, Spark; again), RUNS of each; the table reports
 # medians. Every process is measured from outside by ../shared/bench/measure.py (wall, CPU, peak
 # PSS of the whole process tree). The last round's insights are checked row for row against
@@ -29,10 +29,13 @@ SHARED="${PINPIPE_SHARED_DIR:-../shared}"
 WORK="${WORK:-/tmp/pinpipe-bench/run-$POSTS}"
 DATA="${DATA:-/tmp/pinpipe-bench/data-$POSTS}"
 PINPIPE="${PINPIPE:-${CARGO_TARGET_DIR:-target}/release/pinpipe}"
+# the floor is its own small binary beside pinpipe (bench/json-floor), not a product command
+JSON_FLOOR="${JSON_FLOOR:-$(dirname "$PINPIPE")/json-floor}"
 RUN_DATE=2026-11-27
 measure() { python3 "$SHARED/bench/measure.py" --json "$@"; }
 
-[ -x "$PINPIPE" ] || { echo "no pinpipe binary at $PINPIPE (cargo build --profile bench -p pinpipe-cli, or set PINPIPE)" >&2; exit 1; }
+[ -x "$PINPIPE" ] || { echo "no pinpipe binary at $PINPIPE (cargo build --profile bench -p pinpipe-cli -p json-floor, or set PINPIPE)" >&2; exit 1; }
+[ -x "$JSON_FLOOR" ] || { echo "no json-floor binary at $JSON_FLOOR (cargo build --profile bench -p json-floor, or set JSON_FLOOR)" >&2; exit 1; }
 [ -f "$DATA/manifest.json" ] || python3 "$SHARED/bench/make_dataset.py" --posts "$POSTS" --out "$DATA"
 rm -rf "$WORK"
 mkdir -p "$WORK/results"
@@ -45,7 +48,7 @@ for run in $(seq 1 "$RUNS"); do
   echo "== round $run of $RUNS"
   echo "-- floor: serde_json::Value per line, one thread"
   measure "$WORK/results/floor-run$run.measure.json" -- \
-    "$PINPIPE" json-floor "$DATA/pin.jsonl" "$DATA/geo.jsonl" "$DATA/user.jsonl" > "$WORK/results/floor-run$run.summary.json"
+    "$JSON_FLOOR" "$DATA/pin.jsonl" "$DATA/geo.jsonl" "$DATA/user.jsonl" > "$WORK/results/floor-run$run.summary.json"
 
   echo "-- pinpipe: clean, then the nine insights (a fresh lake over the same raw objects, hard links)"
   lake="$WORK/lake-run$run"

@@ -114,13 +114,6 @@ enum Command {
     /// cleaned yet into the batch tables, write the nine insight tables for the run date, maintain
     /// the tables. Prints a JSON summary.
     Daily(daily::Daily),
-    /// The benchmark's floor (bench/run.sh): parse every line of the files into a
-    /// `serde_json::Value`, on one thread, and count them; prints {records, bytes, invalid, ms}.
-    JsonFloor {
-        /// JSON-lines files, read one after another.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -301,47 +294,7 @@ fn run(cli: Cli, io: Stdio<'_>) -> Result<(), CliError> {
         Command::Serve(args) => serve::serve(args, io.stderr),
         Command::Emulate(args) => emulate::emulate(args, io.stderr),
         Command::SeedDb(args) => seed_db::seed_db(args, io.stderr),
-        Command::JsonFloor { files } => json_floor(&files, io.stdout),
     }
-}
-
-/// Parses each non-empty line of `files` into a `serde_json::Value` (dropped at once) and prints
-/// what it read: the cost of reading the bytes as JSON and nothing else.
-fn json_floor(files: &[PathBuf], out: &mut dyn Write) -> Result<(), CliError> {
-    let started = std::time::Instant::now();
-    let (mut records, mut bytes, mut invalid) = (0u64, 0u64, 0u64);
-    let mut line = Vec::new();
-    for path in files {
-        let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|source| CliError::File {
-                    path: path.clone(),
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
-            bytes += n as u64;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<serde_json::Value>(&line) {
-                Ok(_) => records += 1,
-                Err(_) => invalid += 1,
-            }
-        }
-    }
-    let summary = serde_json::json!({
-        "records": records,
-        "bytes": bytes,
-        "invalid": invalid,
-        "ms": started.elapsed().as_millis() as u64,
-    });
-    writeln!(out, "{summary}")?;
-    Ok(())
 }
 
 fn sql(

@@ -58,7 +58,7 @@ pub struct Serve {
 
 pub fn serve(args: Serve, stderr: &mut dyn Write) -> Result<(), CliError> {
     // the environment's Kafka settings (PINPIPE_KAFKA_*), then the arguments
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let env = pinpipe::config::env;
     let mut kafka = KafkaConnection::from_lookup(&|k: &str| match k {
         "PINPIPE_KAFKA_AUTH" => args.kafka_auth.clone().or_else(|| env(k)),
         _ => env(k),

@@ -474,7 +474,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `pinpipe` (the test's `env!("CARGO_BIN_EXE_pinpipe")`) serving.
+    /// Starts `pinpipe` (the test's `env!("CARGO_BIN_EXE_pinpipe-test-cli")`) serving.
     pub fn start(pinpipe: &str) -> Server {
         Self::start_with(pinpipe, &[])
     }

@@ -362,7 +362,7 @@ async fn pinpipe_consume_kafka_lands_a_topic_and_resumes_from_the_groups_committ
     tansu.produce(&topic, 1, &geo[..1_000]).await;
 
     let run = || {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
             .args([
                 "consume-kafka",
                 "--warehouse",

@@ -438,7 +438,7 @@ async fn table_versions(warehouse: &Warehouse) -> Vec<(String, Option<u64>)> {
 
 /// Runs `pinpipe daily` as its own process (the test build, with failpoints).
 fn pinpipe_daily(warehouse: &str, run_date: &str, failpoint: Option<&str>) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pinpipe"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"));
     command.args([
         "daily",
         "--warehouse",

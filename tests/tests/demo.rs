@@ -14,7 +14,7 @@ const RUN_DATE: &str = "2026-11-27";
 
 /// `pinpipe demo ARGS…` as the binary runs; (stdout, stderr).
 fn demo(args: &[&str]) -> (String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
         .arg("demo")
         .args(args)
         // no AWS anywhere: a stray endpoint or profile must not matter
@@ -133,7 +133,7 @@ async fn the_demo_on_the_real_rows_computes_the_golden_insights() {
 fn the_demo_refuses_a_directory_that_is_not_an_earlier_demo() {
     let dir = TempDir::new("demo-refuse");
     std::fs::write(dir.path().join("precious.txt"), b"keep me").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
         .args(["demo", "--posts", "5", "--warehouse"])
         .arg(dir.path())
         .output()
@@ -158,7 +158,7 @@ async fn the_demo_through_a_real_broker_kinesis_and_s3_computes_what_it_computes
     let run = {
         let (s3, brokers, env) = (s3.clone(), tansu.brokers().to_owned(), moto.env());
         tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+            Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
                 .args([
                     "demo",
                     "--warehouse",

@@ -39,7 +39,7 @@ fn source_rows_dir() -> String {
 
 /// `pinpipe ARGS…` as its own process (these tests run inside a runtime); returns its stderr.
 fn pinpipe(args: &[&str]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
         .args(args)
         .output()
         .expect("pinpipe runs");
@@ -322,7 +322,7 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
     seed_db(&db_url, &["--from", &source_rows_dir()]);
 
     // emulate-posting (its handler, in process) → pinpipe serve → tansu and moto Kinesis
-    let server = Server::start(env!("CARGO_BIN_EXE_pinpipe"));
+    let server = Server::start(env!("CARGO_BIN_EXE_pinpipe-test-cli"));
     let emulator = emulator(&server, db_url, &prefix);
     let summary = emulate_posting::handle_json(
         &emulator,
@@ -434,7 +434,7 @@ async fn every_emulate_posting_sample_event_runs_through_the_handler() {
     }
     let db_url = MariaDb::get().database("events");
     seed_db(&db_url, &["--posts", "300"]);
-    let server = Server::start(env!("CARGO_BIN_EXE_pinpipe"));
+    let server = Server::start(env!("CARGO_BIN_EXE_pinpipe-test-cli"));
     let state = emulator(&server, db_url, &prefix);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/emulate-posting");
     let mut seen = 0;

@@ -57,7 +57,7 @@ fn run_until_done(
     let mut killed = 0;
     for attempt in 0.. {
         let log = logs.join(format!("{}-{attempt}.log", args[0]));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "info")
@@ -152,7 +152,7 @@ async fn under_s3_faults_and_kill_9_every_generated_post_is_one_batch_row() {
     let (tansu, moto) = (Tansu::get(), Moto::get());
     let dir = TempDir::new("faults");
     let source = dir.path().join("source");
-    let generated = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let generated = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
         .args(["generate", "--posts", &posts.to_string(), "--out"])
         .arg(&source)
         .output()

@@ -1204,7 +1204,7 @@ async fn a_function_that_cannot_start_still_answers_cloudformation_and_tries_aga
 /// `pinpipe serve`, configured as the template configures the function for `s`'s stack.
 fn serve(s: &Setup) -> Server {
     Server::start_with(
-        env!("CARGO_BIN_EXE_pinpipe"),
+        env!("CARGO_BIN_EXE_pinpipe-test-cli"),
         &["--kinesis-streams", &s.names_text],
     )
 }
@@ -1283,7 +1283,7 @@ async fn pinpipe_emulate_replays_real_rows_through_pinpipe_serve_into_both_paths
     let server = serve(&s);
     let rows = pinpipe_tests::data_file("source-rows/pin.jsonl");
     let dir = rows.parent().unwrap().to_str().unwrap().to_owned();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
         .args([
             "emulate",
             "--api",

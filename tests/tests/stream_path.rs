@@ -324,7 +324,7 @@ async fn a_crash_after_each_commit_and_before_the_answer_then_the_retries_add_no
     let warehouse_uri = dir.path().join("warehouse").display().to_string();
     let checkpoints = dir.path().join("checkpoints.json");
     let consume = |failpoint: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pinpipe"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"));
         command
             .args([
                 "consume-kinesis",
@@ -514,7 +514,7 @@ async fn a_batch_discarded_while_the_lake_was_down_is_redriven_once_however_ofte
     );
 
     // the first redrive through the binary, as an operator runs it
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
         .args(["redrive", "--warehouse", &uri, "--failed-batches"])
         .arg(&destination_uri)
         .envs(moto.env())

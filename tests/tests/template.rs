@@ -63,7 +63,7 @@ async fn every_glue_table_has_the_columns_of_the_delta_table_the_library_writes(
     let dir = TempDir::new("template-lake");
     let uri = dir.path().join("lake").display().to_string();
     let rows = pinpipe_tests::data_file("source-rows/pin.jsonl");
-    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe"))
+    let output = Command::new(env!("CARGO_BIN_EXE_pinpipe-test-cli"))
         .args(["demo", "--warehouse", &uri, "--source"])
         .arg(rows.parent().unwrap())
         .output()

@@ -6,7 +6,10 @@ use pinpipe::config::DailyConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    pinpipe::logs::init_json(std::env::var("RUST_LOG").ok().as_deref(), "daily_analytics");
+    pinpipe::logs::init_json(
+        pinpipe::config::env("RUST_LOG").as_deref(),
+        "daily_analytics",
+    );
     let config = DailyConfig::from_env()?;
     let state = State::new(&config, true)?;
     lambda_runtime::run(service_fn(|event| handle(&state, event))).await

@@ -6,7 +6,10 @@ use pinpipe::config::EmulateConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    pinpipe::logs::init_json(std::env::var("RUST_LOG").ok().as_deref(), "emulate_posting");
+    pinpipe::logs::init_json(
+        pinpipe::config::env("RUST_LOG").as_deref(),
+        "emulate_posting",
+    );
     let state = State::new(EmulateConfig::from_env()?);
     lambda_runtime::run(service_fn(|event| handle(&state, event))).await
 }

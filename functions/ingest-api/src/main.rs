@@ -7,7 +7,7 @@ use pinpipe::config::IngestConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    pinpipe::logs::init_json(std::env::var("RUST_LOG").ok().as_deref(), "ingest_api");
+    pinpipe::logs::init_json(pinpipe::config::env("RUST_LOG").as_deref(), "ingest_api");
     let config = IngestConfig::from_env()?;
     // the producers are connected by the first invocation (`serve`): a start that fails is tried
     // again by the next, and CloudFormation's request still gets its answer

@@ -7,7 +7,7 @@ use pinpipe::config::StreamConsumerConfig;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pinpipe::logs::init_json(
-        std::env::var("RUST_LOG").ok().as_deref(),
+        pinpipe::config::env("RUST_LOG").as_deref(),
         "kinesis_consumer",
     );
     let config = StreamConsumerConfig::from_env()?;

@@ -6,7 +6,7 @@ use pinpipe::config::MskConsumerConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    pinpipe::logs::init_json(std::env::var("RUST_LOG").ok().as_deref(), "msk_consumer");
+    pinpipe::logs::init_json(pinpipe::config::env("RUST_LOG").as_deref(), "msk_consumer");
     let config = MskConsumerConfig::from_env()?;
     let state = State::new(&config, true)?;
     lambda_runtime::run(service_fn(|event| handle(&state, event))).await
