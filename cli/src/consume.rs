@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use pinpipe::config::{AwsConfig, StreamConsumerConfig, StreamRoutes};
+use pinpipe::config::{AwsConfig, StreamConsumerConfig};
 use pinpipe::kinesis::{Invoke, Runner, RunnerOptions, StartingPosition, kinesis_client};
 use pinpipe::lake::Warehouse;
+use pinpipe::routes::StreamRoutes;
 use serde_json::Value;
 
 use crate::CliError;

@@ -4,9 +4,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
-use pinpipe::config::{AwsConfig, MskConsumerConfig, TopicRoutes};
+use pinpipe::config::{AwsConfig, MskConsumerConfig};
 use pinpipe::invoke::Invoke;
 use pinpipe::kafka::{KafkaRunner, KafkaRunnerOptions};
+use pinpipe::routes::TopicRoutes;
 use serde_json::Value;
 
 use crate::CliError;

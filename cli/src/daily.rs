@@ -4,7 +4,8 @@ use std::io::Write;
 
 use chrono::Utc;
 use clap::Args;
-use pinpipe::config::{AwsConfig, DailyConfig, TopicRoutes};
+use pinpipe::config::{AwsConfig, DailyConfig};
+use pinpipe::routes::TopicRoutes;
 
 use crate::CliError;
 

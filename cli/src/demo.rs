@@ -14,11 +14,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pinpipe::Table;
 use pinpipe::config::{
     AwsConfig, DEFAULT_PREFIX, DailyConfig, MskConsumerConfig, SourceSpec, StreamConsumerConfig,
-    StreamRoutes, TopicRoutes,
 };
 use pinpipe::emulate::{Mode, Pick, PostSource, post_requests};
 use pinpipe::lake::{Warehouse, sql};
 use pinpipe::report::{self, Section};
+use pinpipe::routes::{self, StreamRoutes, TopicRoutes};
 use pinpipe::sink::MemoryLog;
 use serde_json::Value;
 
@@ -107,10 +107,13 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
         prepare_local(std::path::Path::new(&args.warehouse))?;
     }
     let prefix = DEFAULT_PREFIX;
-    let topics: Vec<String> = Table::ALL.iter().map(|t| format!("{prefix}.{t}")).collect();
+    let topics: Vec<String> = Table::ALL
+        .iter()
+        .map(|t| routes::topic_name(prefix, *t))
+        .collect();
     let streams: Vec<String> = Table::ALL
         .iter()
-        .map(|t| format!("streaming-{prefix}-{t}"))
+        .map(|t| routes::stream_name(prefix, *t))
         .collect();
     let topic_log = Arc::new(MemoryLog::new(topics.clone(), args.partitions));
     let stream_log = Arc::new(MemoryLog::new(streams.clone(), args.partitions));

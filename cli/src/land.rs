@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::Args;
 use pinpipe::Table;
-use pinpipe::config::{AwsConfig, TopicRoutes};
+use pinpipe::config::AwsConfig;
 use pinpipe::lake::Warehouse;
 use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
+use pinpipe::routes::TopicRoutes;
 
 use crate::{CliError, open};
 

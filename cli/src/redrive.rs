@@ -5,8 +5,9 @@
 use std::io::Write;
 
 use clap::Args;
-use pinpipe::config::{AwsConfig, StreamRoutes};
+use pinpipe::config::AwsConfig;
 use pinpipe::lake::Warehouse;
+use pinpipe::routes::StreamRoutes;
 use pinpipe::stream::{StreamConsumer, redrive_failed_batches};
 
 use crate::CliError;

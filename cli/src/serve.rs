@@ -12,10 +12,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use pinpipe::config::{
-    AwsConfig, IngestConfig, KafkaConnection, StreamNames, StreamRoutes, TopicRoutes,
-};
+use pinpipe::config::{AwsConfig, IngestConfig, KafkaConnection};
 use pinpipe::ingest::MAX_BODY_BYTES;
+use pinpipe::routes::{StreamNames, StreamRoutes, TopicRoutes};
 use serde_json::json;
 use tokio::net::TcpListener;
 

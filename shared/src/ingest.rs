@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::Table;
-use crate::config::{StreamRoutes, TopicRoutes};
 use crate::record::{Reason, Rejection, clean};
+use crate::routes::{StreamRoutes, TopicRoutes};
 
 use crate::limits::{KAFKA_MAX_KEY_AND_VALUE, KINESIS_MAX_RECORD_BYTES};
 pub use crate::limits::{

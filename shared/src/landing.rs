@@ -6,10 +6,10 @@
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-pub use crate::config::TopicRoutes;
 use crate::lake::{Checkpoint, LakeTable, Position, RawZone, SourceKey, TableId, Warehouse};
 use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::{Reason, Rejection, check_json_object};
+pub use crate::routes::TopicRoutes;
 use crate::{Error, Result, Table, schema};
 
 /// One Kafka record as delivered: its offset and value (`None`: a record without a value).

@@ -66,6 +66,7 @@ pub mod record;
 #[cfg(feature = "sql")]
 pub mod redrive;
 pub mod report;
+pub mod routes;
 pub mod schema;
 #[cfg(feature = "sigv4")]
 pub mod sigv4;

@@ -14,13 +14,13 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
-pub use crate::config::StreamRoutes;
 use crate::failed_batch::{self, FailedBatch};
 use crate::lake::{
     Appended, Checkpoint, IndIndex, LakeTable, Position, SourceKey, TableId, Warehouse,
 };
 use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::{CleanRow, Rejection};
+pub use crate::routes::StreamRoutes;
 use crate::{Error, Result, Table, schema};
 
 /// A warm table handle is reloaded from the latest checkpoint after this many appends: delta-rs's

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pinpipe::Table;
-use pinpipe::config::{AwsConfig, StreamConsumerConfig, StreamRoutes};
+use pinpipe::config::{AwsConfig, StreamConsumerConfig};
 use pinpipe::kinesis::{EventRecord, Invoke, Runner, RunnerOptions, kinesis_event};
+use pinpipe::routes::StreamRoutes;
 use pinpipe::source::{Post, Synthetic};
 use pinpipe_tests::kinesis::{InProcess, client, create_stream, put_all, unique_prefix};
 use pinpipe_tests::{Moto, TempDir};

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ingest_api::{State, Streams, Topics};
 use pinpipe::Table;
-use pinpipe::config::{StreamRoutes, TopicRoutes};
+use pinpipe::routes::{StreamRoutes, TopicRoutes};
 use pinpipe::sink::MemoryLog;
 use proptest::prelude::*;
 use proptest::sample::Index;

@@ -2,9 +2,10 @@
 //! zone as received, in immutable objects; values that are not JSON objects go to the quarantine —
 //! each exactly once, however often the batch is delivered. On a local path and on moto S3.
 
-use pinpipe::config::{AwsConfig, TopicRoutes};
+use pinpipe::config::AwsConfig;
 use pinpipe::lake::{RawZone, Warehouse, sql};
 use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
+use pinpipe::routes::TopicRoutes;
 use pinpipe_tests::{Moto, TempDir, lines};
 use serde_json::Value;
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use pinpipe::Table;
-use pinpipe::config::{AwsConfig, MskConsumerConfig, TopicRoutes};
+use pinpipe::config::{AwsConfig, MskConsumerConfig};
 use pinpipe::daily::{self, DailyOptions, Stages};
 use pinpipe::invoke::Invoke;
 use pinpipe::kafka::{KafkaRunSummary, KafkaRunner, KafkaRunnerOptions};
 use pinpipe::lake::{RawZone, Warehouse};
+use pinpipe::routes::TopicRoutes;
 use pinpipe_tests::insights::{
     assert_insights_match_golden, canonical, golden_rows, insight_rows, rows,
 };

@@ -10,10 +10,11 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use futures::TryStreamExt;
 use pinpipe::Table;
-use pinpipe::config::{AwsConfig, TopicRoutes};
+use pinpipe::config::AwsConfig;
 use pinpipe::daily::{self, DailyOptions, DailyReport, Stages};
 use pinpipe::lake::{RawZone, Warehouse, sql};
 use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
+use pinpipe::routes::TopicRoutes;
 use pinpipe_tests::insights::{
     assert_insights_match_golden, canonical, golden_rows, insight_rows, rows,
 };

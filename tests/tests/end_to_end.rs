@@ -12,8 +12,7 @@ use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use pinpipe::Table;
 use pinpipe::config::{
-    AwsConfig, EmulateConfig, MskConsumerConfig, SourceSpec, StreamConsumerConfig, StreamRoutes,
-    TopicRoutes,
+    AwsConfig, EmulateConfig, MskConsumerConfig, SourceSpec, StreamConsumerConfig,
 };
 use pinpipe::daily::{self, DailyOptions, Stages};
 use pinpipe::emulate::{Payloads, Pick, PostSource};
@@ -21,6 +20,7 @@ use pinpipe::invoke::Invoke;
 use pinpipe::kafka::{KafkaRunner, KafkaRunnerOptions};
 use pinpipe::kinesis::{Runner, RunnerOptions};
 use pinpipe::lake::Warehouse;
+use pinpipe::routes::{StreamRoutes, TopicRoutes};
 use pinpipe::source::MysqlSource;
 use pinpipe_tests::insights::{canonical, golden_rows, insight_rows, rows};
 use pinpipe_tests::kinesis::{InProcess, client, create_stream, unique_prefix};

@@ -6,9 +6,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use pinpipe::Table;
-use pinpipe::config::{AwsConfig, StreamConsumerConfig, StreamRoutes};
+use pinpipe::config::{AwsConfig, StreamConsumerConfig};
 use pinpipe::kinesis::{EventRecord, Runner, RunnerOptions, kinesis_event};
 use pinpipe::lake::{LakeTable, TableId, Warehouse, sql};
+use pinpipe::routes::StreamRoutes;
 use pinpipe::source::Synthetic;
 use pinpipe_tests::kinesis::{InProcess, client, create_stream, put_all, unique_prefix};
 use pinpipe_tests::{Moto, TempDir, data_file, emulator_payloads, pinpipe};
@@ -790,7 +791,7 @@ async fn an_ind_two_shards_admitted_at_once_is_one_row_after_the_daily_run_and_i
     let maintain = DailyOptions {
         run_date: chrono::Utc::now().date_naive(),
         now: chrono::Utc::now(),
-        routes: pinpipe::config::TopicRoutes::default(),
+        routes: pinpipe::routes::TopicRoutes::default(),
         budget: Duration::from_secs(600),
         chunk_bytes: 1 << 20,
         stages: Stages::parse(&["maintain"]).unwrap(),

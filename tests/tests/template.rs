@@ -477,7 +477,7 @@ async fn emitted_metrics() -> Vec<(String, BTreeMap<String, String>)> {
         &pinpipe::daily::DailyOptions {
             run_date: now.date_naive(),
             now,
-            routes: pinpipe::config::TopicRoutes::default(),
+            routes: pinpipe::routes::TopicRoutes::default(),
             budget: std::time::Duration::from_secs(600),
             chunk_bytes: 1 << 20,
             stages: pinpipe::daily::Stages::parse(&["clean"]).unwrap(),
@@ -747,7 +747,7 @@ fn every_stream_name_carries_the_stage_and_the_api_maps_the_original_names_onto_
             "{logical}: {name} (two stages in one account and region would share it)"
         );
         // the stack's stream still routes to its table by the original naming
-        let table = pinpipe::config::StreamRoutes::default()
+        let table = pinpipe::routes::StreamRoutes::default()
             .table_for(&name.replace("${Prefix}", "p").replace("${Stage}", "dev"))
             .unwrap_or_else(|| panic!("{name} routes to no table"));
         assert!(

@@ -24,13 +24,13 @@ use futures::{StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
-use crate::config::TopicRoutes;
 use crate::lake::{
     Appended, IndIndex, LakeTable, ProgressDocs, RAW_SETTLE, RawObject, RawProgress, RawZone,
     SourceKey, Swap, TableId, Warehouse,
 };
 use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::CleanRow;
+use crate::routes::TopicRoutes;
 use crate::{Result, Table, schema};
 
 /// Raw objects fetched at once.

@@ -20,9 +20,9 @@ pub use self::batch::{BatchCleanReport, Progress};
 pub use self::insights::InsightReport;
 pub use self::maintain::MaintenanceReport;
 use crate::Result;
-use crate::config::TopicRoutes;
 use crate::lake::Warehouse;
 use crate::metrics::{MetricSet, Unit};
+use crate::routes::TopicRoutes;
 
 /// Raw bytes cleaned and committed at once (bounds the run's memory whatever the day's volume).
 pub const DEFAULT_CHUNK_BYTES: u64 = DEFAULT_CHUNK_MB << 20;

@@ -5,7 +5,7 @@
 //! `isoformat()` datetimes and `json.dumps` separators. With feature `emulator`, [`PostSource`] reads
 //! posts and [`emulate()`] sends them.
 
-use crate::Table;
+use crate::{Table, routes};
 
 #[cfg(feature = "emulator")]
 mod client;
@@ -42,18 +42,19 @@ pub fn post_requests(payloads: &[Vec<u8>; 3], prefix: &str, mode: Mode) -> Vec<E
         if matches!(mode, Mode::Batch | Mode::Both) {
             requests.push(EmulatedRequest {
                 method: "POST",
-                path: format!("/topics/{prefix}.{table}"),
+                path: format!("/topics/{}", routes::topic_name(prefix, table)),
                 content_type: "application/vnd.kafka.json.v2+json",
                 body: format!(r#"{{"records": [{{"value": {payload}}}]}}"#).into_bytes(),
             });
         }
         if matches!(mode, Mode::Stream | Mode::Both) {
+            let stream = routes::stream_name(prefix, table);
             requests.push(EmulatedRequest {
                 method: "PUT",
-                path: format!("/streams/streaming-{prefix}-{table}/record"),
+                path: format!("/streams/{stream}/record"),
                 content_type: "application/json",
                 body: format!(
-                    r#"{{"StreamName": "streaming-{prefix}-{table}", "Data": {payload}, "PartitionKey": "partition-1"}}"#
+                    r#"{{"StreamName": "{stream}", "Data": {payload}, "PartitionKey": "partition-1"}}"#
                 )
                 .into_bytes(),
             });
