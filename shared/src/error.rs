@@ -67,3 +67,24 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a function's failure means, as Lambda reports it (`errorType`, in the logs and to the
+/// caller): the event itself is wrong and no retry can help, a batch holds a record that keeps
+/// failing (Lambda bisects it), or the infrastructure failed and a retry may succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    BadEvent,
+    PoisonBatch,
+    Infrastructure,
+}
+
+impl Failure {
+    /// Lambda's `errorType`.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            Failure::BadEvent => "BadEvent",
+            Failure::PoisonBatch => "PoisonBatch",
+            Failure::Infrastructure => "Infrastructure",
+        }
+    }
+}

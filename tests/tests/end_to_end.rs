@@ -243,8 +243,8 @@ async fn the_database_credentials_come_from_an_rds_secret_in_secrets_manager() {
 
 /// The emulate-posting handler's state: the database at `db_url` posted to `server` (no API key,
 /// no signing), topics and streams named after `prefix`.
-fn emulator(server: &Server, db_url: String, prefix: &str) -> emulate_posting::State {
-    emulate_posting::State::new(EmulateConfig {
+async fn emulator(server: &Server, db_url: String, prefix: &str) -> emulate_posting::State {
+    emulate_posting::State::start(EmulateConfig {
         api_url: server.url().to_owned(),
         api_key: None,
         api_key_secret_id: None,
@@ -254,6 +254,31 @@ fn emulator(server: &Server, db_url: String, prefix: &str) -> emulate_posting::S
         prefix: prefix.to_owned(),
         aws: Moto::get().aws(),
     })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulators_api_key_is_read_once_at_cold_start_and_a_missing_one_stops_the_start() {
+    let moto = Moto::get();
+    let config = |secret: &str| EmulateConfig {
+        api_url: "http://127.0.0.1:9".into(),
+        api_key: None,
+        api_key_secret_id: Some(secret.to_owned()),
+        api_iam: false,
+        source: SourceSpec::Embedded,
+        source_secret_id: None,
+        prefix: "cold".into(),
+        aws: moto.aws(),
+    };
+    let error = emulate_posting::State::start(config("no-such-api-key"))
+        .await
+        .err()
+        .expect("a missing secret fails the cold start, not each invocation")
+        .to_string();
+    assert!(error.contains("no-such-api-key"), "{error}");
+    let secret = moto.secret("emulator-api-key", "k3y");
+    assert!(emulate_posting::State::start(config(&secret)).await.is_ok());
 }
 
 /// The msk-consumer handler in this process.
@@ -323,7 +348,7 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
 
     // emulate-posting (its handler, in process) → pinpipe serve → tansu and moto Kinesis
     let server = Server::start(env!("CARGO_BIN_EXE_pinpipe-test-cli"));
-    let emulator = emulator(&server, db_url, &prefix);
+    let emulator = emulator(&server, db_url, &prefix).await;
     let summary = emulate_posting::handle_json(
         &emulator,
         json!({"mode": "both", "pick": "in-order", "concurrency": 8}),
@@ -435,7 +460,7 @@ async fn every_emulate_posting_sample_event_runs_through_the_handler() {
     let db_url = MariaDb::get().database("events");
     seed_db(&db_url, &["--posts", "300"]);
     let server = Server::start(env!("CARGO_BIN_EXE_pinpipe-test-cli"));
-    let state = emulator(&server, db_url, &prefix);
+    let state = emulator(&server, db_url, &prefix).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/emulate-posting");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {

@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::DailyConfig;
 use pinpipe::daily::{self, DailyOptions, DailyReport, Stages};
+use pinpipe::error::Failure;
 use pinpipe::lake::Warehouse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,9 +27,14 @@ pub enum Error {
 }
 
 impl From<Error> for Diagnostic {
+    /// The cause, in Lambda's `errorType` ([`Failure`]).
     fn from(e: Error) -> Diagnostic {
+        let failure = match &e {
+            Error::Event(_) | Error::Request(_) => Failure::BadEvent,
+            Error::Pinpipe(_) => Failure::Infrastructure,
+        };
         Diagnostic {
-            error_type: "pinpipe::Error".into(),
+            error_type: failure.error_type().into(),
             error_message: e.to_string(),
         }
     }
@@ -189,6 +195,14 @@ pub async fn handle_json(state: &State, payload: Value) -> Result<DailySummary, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_says_whether_the_request_or_the_infrastructure_is_at_fault() {
+        let bad = Error::Request("date 27/11/2026: expected YYYY-MM-DD".into());
+        assert_eq!(Diagnostic::from(bad).error_type, "BadEvent");
+        let lake = Error::Pinpipe(pinpipe::Error::Warehouse("unreachable".into()));
+        assert_eq!(Diagnostic::from(lake).error_type, "Infrastructure");
+    }
 
     fn request(json: &str) -> DailyRequest {
         serde_json::from_str(json).unwrap()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::EmulateConfig;
 use pinpipe::emulate::{self, EmulateOptions, EmulateSummary, Mode, Pick, PostSource};
+use pinpipe::error::Failure;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,9 +24,15 @@ pub enum Error {
 }
 
 impl From<Error> for Diagnostic {
+    /// The cause, in Lambda's `errorType` ([`Failure`]): a bad request (fix the event, a retry
+    /// cannot help) or the infrastructure (the source, the API, a secret; a retry may).
     fn from(e: Error) -> Diagnostic {
+        let failure = match &e {
+            Error::Event(_) | Error::Request(_) => Failure::BadEvent,
+            Error::Pinpipe(_) => Failure::Infrastructure,
+        };
         Diagnostic {
-            error_type: "pinpipe::Error".into(),
+            error_type: failure.error_type().into(),
             error_message: e.to_string(),
         }
     }
@@ -148,14 +155,31 @@ impl EmulateRequest {
     }
 }
 
-/// Built once at cold start.
+/// Built once at cold start: the configuration, and how every request authenticates to the API —
+/// the API key (from its secret, read once) or SigV4 signing with the role's credentials.
 pub struct State {
     config: EmulateConfig,
+    api_key: Option<String>,
+    sign: Option<pinpipe::emulate::ApiSigning>,
 }
 
 impl State {
-    pub fn new(config: EmulateConfig) -> Self {
-        State { config }
+    /// Reads the API key's secret and the signing credentials the configuration asks for.
+    pub async fn start(config: EmulateConfig) -> Result<Self, Error> {
+        let api_key = match &config.api_key_secret_id {
+            Some(id) => Some(pinpipe::aws::secret_string(&config.aws, id).await?),
+            None => config.api_key.clone(),
+        };
+        let sign = if config.api_iam {
+            Some(pinpipe::emulate::ApiSigning::from_environment(&config.aws).await?)
+        } else {
+            None
+        };
+        Ok(State {
+            config,
+            api_key,
+            sign,
+        })
     }
 
     /// Runs one request with `remaining` time left in the invocation.
@@ -165,13 +189,8 @@ impl State {
         remaining: Option<Duration>,
     ) -> Result<EmulateSummary, Error> {
         let mut options = request.options(&self.config, remaining)?;
-        if let Some(id) = &self.config.api_key_secret_id {
-            options.api_key = Some(pinpipe::aws::secret_string(&self.config.aws, id).await?);
-        }
-        if self.config.api_iam {
-            options.sign =
-                Some(pinpipe::emulate::ApiSigning::from_environment(&self.config.aws).await?);
-        }
+        options.api_key.clone_from(&self.api_key);
+        options.sign.clone_from(&self.sign);
         let pick = request.pick()?;
         let seed = request.seed.unwrap_or_else(new_seed);
         let source = PostSource::open(
@@ -274,6 +293,16 @@ mod tests {
         assert!(bad(r#"{"duration_seconds": -1}"#).contains("duration_seconds -1"));
         assert!(bad(r#"{"pick": "first"}"#).contains("pick \"first\""));
         assert!(serde_json::from_str::<EmulateRequest>(r#"{"post": 3}"#).is_err());
+    }
+
+    #[test]
+    fn a_failure_says_whether_the_event_or_the_infrastructure_is_at_fault() {
+        let bad = request(r#"{"mode": "kafka"}"#).mode().unwrap_err();
+        assert_eq!(Diagnostic::from(bad).error_type, "BadEvent");
+        let event = serde_json::from_str::<EmulateRequest>("[]").unwrap_err();
+        assert_eq!(Diagnostic::from(Error::Event(event)).error_type, "BadEvent");
+        let down = Error::Pinpipe(pinpipe::Error::Emulate("the API is unreachable".into()));
+        assert_eq!(Diagnostic::from(down).error_type, "Infrastructure");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Cold start: read the environment once, serve invocations.
+//! Cold start: read the environment once, the API key's secret or the signing credentials once,
+//! then serve invocations.
 
 use emulate_posting::{State, handle};
 use lambda_runtime::{Error, service_fn};
@@ -10,6 +11,6 @@ async fn main() -> Result<(), Error> {
         pinpipe::config::env("RUST_LOG").as_deref(),
         "emulate_posting",
     );
-    let state = State::new(EmulateConfig::from_env()?);
+    let state = State::start(EmulateConfig::from_env()?).await?;
     lambda_runtime::run(service_fn(|event| handle(&state, event))).await
 }

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::IngestConfig;
 use pinpipe::custom_resource;
+use pinpipe::error::Failure;
 use pinpipe::ingest::OutRecord;
 use pinpipe::ingest::{self, ApiError, Endpoint};
 use pinpipe::kinesis::kinesis_client;
@@ -34,12 +35,12 @@ pub enum Error {
 
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Diagnostic {
-        let error_type = match &e {
-            Error::Pinpipe(_) => "pinpipe::Error",
-            Error::Event(_) => "ingest_api::Error::Event",
+        let failure = match &e {
+            Error::Pinpipe(_) => Failure::Infrastructure,
+            Error::Event(_) => Failure::BadEvent,
         };
         Diagnostic {
-            error_type: error_type.into(),
+            error_type: failure.error_type().into(),
             error_message: e.to_string(),
         }
     }

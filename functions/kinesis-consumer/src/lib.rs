@@ -13,6 +13,7 @@ use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventRes
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::StreamConsumerConfig;
+use pinpipe::error::Failure;
 use pinpipe::lake::Warehouse;
 use pinpipe::metrics::{MetricSet, Unit};
 use pinpipe::stream::{ShardBatch, ShardRecord, ShardReport, StreamConsumer};
@@ -32,9 +33,15 @@ pub enum Error {
 }
 
 impl From<Error> for Diagnostic {
+    /// The cause, in Lambda's `errorType` ([`Failure`]).
     fn from(e: Error) -> Diagnostic {
+        let failure = match &e {
+            Error::Event(_) => Failure::BadEvent,
+            Error::Poison(_) => Failure::PoisonBatch,
+            Error::Pinpipe(_) => Failure::Infrastructure,
+        };
         Diagnostic {
-            error_type: "pinpipe::Error".into(),
+            error_type: failure.error_type().into(),
             error_message: e.to_string(),
         }
     }
@@ -258,6 +265,16 @@ pub fn metric_lines(namespace: &str, reports: &[ShardReport], at: DateTime<Utc>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_says_whether_the_event_a_record_or_the_infrastructure_is_at_fault() {
+        let event = serde_json::from_str::<serde_json::Value>("[").unwrap_err();
+        assert_eq!(Diagnostic::from(Error::Event(event)).error_type, "BadEvent");
+        let poison = Error::Poison("record 3 keeps failing".into());
+        assert_eq!(Diagnostic::from(poison).error_type, "PoisonBatch");
+        let lake = Error::Pinpipe(pinpipe::Error::Warehouse("unreachable".into()));
+        assert_eq!(Diagnostic::from(lake).error_type, "Infrastructure");
+    }
 
     const EVENT: &str = r#"{"Records":[
       {"kinesis":{"partitionKey":"1","sequenceNumber":"100","data":"e30=","approximateArrivalTimestamp":1700000000.5},

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::MskConsumerConfig;
+use pinpipe::error::Failure;
 use pinpipe::lake::Warehouse;
 use pinpipe::landing::{KafkaRecord, Lander, LandingReport, PartitionBatch};
 use pinpipe::metrics::MetricSet;
@@ -40,9 +41,14 @@ pub enum Error {
 }
 
 impl From<Error> for Diagnostic {
+    /// The cause, in Lambda's `errorType` ([`Failure`]).
     fn from(e: Error) -> Diagnostic {
+        let failure = match &e {
+            Error::Event(_) => Failure::BadEvent,
+            Error::Pinpipe(_) | Error::Landing { .. } => Failure::Infrastructure,
+        };
         Diagnostic {
-            error_type: "pinpipe::Error".into(),
+            error_type: failure.error_type().into(),
             error_message: e.to_string(),
         }
     }
@@ -226,6 +232,18 @@ pub fn metric_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_says_whether_the_event_or_the_infrastructure_is_at_fault() {
+        let event = serde_json::from_str::<serde_json::Value>("[").unwrap_err();
+        assert_eq!(Diagnostic::from(Error::Event(event)).error_type, "BadEvent");
+        let landing = Error::Landing {
+            topic: "p.pin".into(),
+            partition: 0,
+            source: pinpipe::Error::RawZone("S3 unreachable".into()),
+        };
+        assert_eq!(Diagnostic::from(landing).error_type, "Infrastructure");
+    }
 
     const EVENT: &str = r#"{"eventSource":"aws:kafka","eventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/pinpipe/abc",
       "records":{
