@@ -34,6 +34,23 @@ pub enum Error {
     InvalidSequence(String),
     #[error("kafka: {0}")]
     Kafka(String),
+    /// A Kafka client call that failed, with librdkafka's error.
+    #[cfg(feature = "kafka")]
+    #[error("kafka: {doing}: {source}")]
+    KafkaClient {
+        doing: String,
+        #[source]
+        source: Box<rdkafka::error::KafkaError>,
+    },
+    /// An object-store call (S3 or a local path) that failed, with the store's error: what it
+    /// was doing names the object.
+    #[cfg(feature = "lake")]
+    #[error("{doing}: {source}")]
+    Store {
+        doing: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
     #[error("kinesis: {0}")]
     Kinesis(String),
     #[error("redrive: {0}")]
@@ -68,6 +85,28 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+#[cfg(feature = "kafka")]
+impl Error {
+    /// A Kafka client call that failed while `doing`.
+    pub fn kafka(doing: impl Into<String>, source: rdkafka::error::KafkaError) -> Error {
+        Error::KafkaClient {
+            doing: doing.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+#[cfg(feature = "lake")]
+impl Error {
+    /// An object-store call that failed while `doing` (which names the object).
+    pub fn store(doing: impl Into<String>, source: object_store::Error) -> Error {
+        Error::Store {
+            doing: doing.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
 /// What a function's failure means, as Lambda reports it (`errorType`, in the logs and to the
 /// caller): the event itself is wrong and no retry can help, a batch holds a record that keeps
 /// failing (Lambda bisects it), or the infrastructure failed and a retry may succeed.
@@ -86,5 +125,43 @@ impl Failure {
             Failure::PoisonBatch => "PoisonBatch",
             Failure::Infrastructure => "Infrastructure",
         }
+    }
+}
+
+#[cfg(all(test, feature = "lake", feature = "kafka"))]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_store_or_kafka_call_keeps_the_error_it_got() {
+        let store = Error::store(
+            "reading topics/p.pin/partition=0/p.pin+0+0000000000.json",
+            object_store::Error::NotFound {
+                path: "topics/p.pin".into(),
+                source: "gone".into(),
+            },
+        );
+        assert!(
+            store.to_string().starts_with("reading topics/p.pin"),
+            "{store}"
+        );
+        assert!(matches!(
+            store
+                .source()
+                .and_then(|s| s.downcast_ref::<Box<object_store::Error>>())
+                .map(|b| &**b),
+            Some(object_store::Error::NotFound { .. })
+        ));
+        let kafka = Error::kafka(
+            "creating a producer",
+            rdkafka::error::KafkaError::ClientCreation("bad setting".into()),
+        );
+        assert!(
+            kafka
+                .source()
+                .is_some_and(|s| s.to_string().contains("bad setting"))
+        );
     }
 }

@@ -194,7 +194,7 @@ mod kafka {
             let context = SinkContext { tokens };
             let producer = config
                 .create_with_context(context.clone())
-                .map_err(|e| Error::Kafka(format!("creating a producer: {e}")))?;
+                .map_err(|source| Error::kafka("creating a producer", source))?;
             Ok(KafkaSink {
                 producer,
                 config,
@@ -216,7 +216,7 @@ mod kafka {
             let admin: AdminClient<SinkContext> = self
                 .config
                 .create_with_context(self.context.clone())
-                .map_err(|e| Error::Kafka(format!("creating an admin client: {e}")))?;
+                .map_err(|source| Error::kafka("creating an admin client", source))?;
             let new: Vec<NewTopic<'_>> = topics
                 .iter()
                 .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(-1)))
@@ -231,7 +231,9 @@ mod kafka {
                             (ADMIN_TIMEOUT * 2).as_secs()
                         ))
                     })?
-                    .map_err(|e| Error::Kafka(format!("creating topics {topics:?}: {e}")))?;
+                    .map_err(|source| {
+                        Error::kafka(format!("creating topics {topics:?}"), source)
+                    })?;
             let mut created = Vec::new();
             for answer in answers {
                 match answer {

@@ -369,7 +369,7 @@ fn failed_from(answer: &Value) -> BTreeMap<String, i64> {
 }
 
 fn kafka_error(doing: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> Error {
-    move |e| Error::Kafka(format!("{doing}: {e}"))
+    move |source| Error::kafka(doing, source)
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ impl ProgressDocs {
         let read = async { self.store.get(&path).await?.bytes().await };
         let bytes = read
             .await
-            .map_err(|e| Error::RawZone(format!("reading progress {path}: {e}")))?;
+            .map_err(|source| Error::store(format!("reading progress {path}"), source))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::RawZone(format!("progress {path} is not readable: {e}")))
     }
@@ -125,7 +125,7 @@ impl ProgressDocs {
         self.store
             .put(&path, PutPayload::from(bytes))
             .await
-            .map_err(|e| Error::RawZone(format!("writing progress {path}: {e}")))?;
+            .map_err(|source| Error::store(format!("writing progress {path}"), source))?;
         Ok(id)
     }
 }
@@ -141,15 +141,14 @@ impl ProgressDocs {
             .list(Some(&dir))
             .try_collect()
             .await
-            .map_err(|e| Error::RawZone(format!("listing {dir}: {e}")))?;
+            .map_err(|source| Error::store(format!("listing {dir}"), source))?;
         let keep = keep.map(|id| self.path(id));
         let mut deleted = 0;
         for meta in listed {
             if meta.last_modified < before && Some(&meta.location) != keep.as_ref() {
-                self.store
-                    .delete(&meta.location)
-                    .await
-                    .map_err(|e| Error::RawZone(format!("deleting {}: {e}", meta.location)))?;
+                self.store.delete(&meta.location).await.map_err(|source| {
+                    Error::store(format!("deleting {}", meta.location), source)
+                })?;
                 deleted += 1;
             }
         }

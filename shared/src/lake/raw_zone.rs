@@ -102,7 +102,7 @@ impl RawZone {
         self.store
             .put(&Path::from(key.as_str()), payload)
             .await
-            .map_err(|e| Error::RawZone(format!("writing {key}: {e}")))?;
+            .map_err(|source| Error::store(format!("writing {key}"), source))?;
         Ok(key)
     }
 
@@ -153,7 +153,9 @@ impl RawZone {
                         )));
                     }
                 }
-                Err(e) => return Err(Error::RawZone(format!("writing {key}: {e}"))),
+                Err(source) => {
+                    return Err(Error::store(format!("writing {key}"), source));
+                }
             }
         }
         Ok(landed)
@@ -166,7 +168,7 @@ impl RawZone {
             .store
             .list_with_delimiter(Some(&prefix))
             .await
-            .map_err(|e| Error::RawZone(format!("listing {prefix}: {e}")))?;
+            .map_err(|source| Error::store(format!("listing {prefix}"), source))?;
         let mut topics: Vec<String> = listed
             .common_prefixes
             .iter()
@@ -184,7 +186,7 @@ impl RawZone {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| Error::RawZone(format!("listing {prefix}: {e}")))?;
+            .map_err(|source| Error::store(format!("listing {prefix}"), source))?;
         let mut objects: Vec<RawObject> = metas
             .into_iter()
             .filter_map(|m| {
@@ -202,7 +204,7 @@ impl RawZone {
     pub async fn get(&self, key: &str) -> Result<bytes::Bytes> {
         let read = async { self.store.get(&Path::from(key)).await?.bytes().await };
         read.await
-            .map_err(|e| Error::RawZone(format!("reading {key}: {e}")))
+            .map_err(|source| Error::store(format!("reading {key}"), source))
     }
 }
 
