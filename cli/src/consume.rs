@@ -100,7 +100,7 @@ pub fn consume_kinesis(args: ConsumeKinesis, stderr: &mut dyn Write) -> Result<(
         .build()?;
     let summary = runtime.block_on(async {
         let state = kinesis_consumer::State::new(&config, false)
-            .map_err(|e| pinpipe::Error::Config(e.to_string()))?;
+            .map_err(|e| pinpipe::Error::config_from("starting the function", e))?;
         let client = kinesis_client(&aws).await;
         let mut runner = Runner::new(client, InProcess(state), options);
         if let Some(uri) = &args.on_failure {

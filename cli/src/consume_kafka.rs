@@ -80,7 +80,7 @@ pub fn consume_kafka(args: ConsumeKafka, stderr: &mut dyn Write) -> Result<(), C
         .build()?;
     let summary = runtime.block_on(async {
         let state = msk_consumer::State::new(&config, false)
-            .map_err(|e| pinpipe::Error::Config(e.to_string()))?;
+            .map_err(|e| pinpipe::Error::config_from("starting the function", e))?;
         KafkaRunner::new(InProcess(state), options)
             .await?
             .run()

@@ -125,19 +125,17 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
     } else {
         None
     };
-    let topic_sink = match &args.brokers {
-        Some(brokers) => ingest_api::Topics::Kafka(pinpipe::sink::KafkaSink::new(
+    let topic_sink: Arc<dyn pinpipe::sink::TopicSink> = match &args.brokers {
+        Some(brokers) => Arc::new(pinpipe::sink::KafkaSink::new(
             brokers,
             &[("broker.address.family".into(), "v4".into())],
             None,
         )?),
-        None => ingest_api::Topics::Memory(topic_log.clone()),
+        None => topic_log.clone(),
     };
-    let stream_sink = match &kinesis_client {
-        Some(client) => {
-            ingest_api::Streams::Kinesis(pinpipe::sink::KinesisSink::new(client.clone()))
-        }
-        None => ingest_api::Streams::Memory(stream_log.clone()),
+    let stream_sink: Arc<dyn pinpipe::sink::StreamSink> = match &kinesis_client {
+        Some(client) => Arc::new(pinpipe::sink::KinesisSink::new(client.clone())),
+        None => stream_log.clone(),
     };
     let ingest = ingest_api::State::with_sinks(
         topic_sink,
@@ -346,7 +344,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
         let warehouse = Warehouse::open(&args.warehouse, &aws)?;
         let (ctx, _) = sql::session(&warehouse).await?;
         let mut sections = Vec::new();
-        for name in sql::INSIGHTS {
+        for name in pinpipe::insight::INSIGHTS.map(|i| i.name) {
             let batches = sql::query(
                 &ctx,
                 &format!(

@@ -93,7 +93,7 @@ pub fn serve(args: Serve, stderr: &mut dyn Write) -> Result<(), CliError> {
     runtime.block_on(async {
         let state = ingest_api::State::new(&config)
             .await
-            .map_err(|e| pinpipe::Error::Config(e.to_string()))?;
+            .map_err(|e| pinpipe::Error::config_from("starting the function", e))?;
         let state: &'static ingest_api::State = Box::leak(Box::new(state));
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
         writeln!(

@@ -37,14 +37,9 @@ pub async fn secret_string(aws: &AwsConfig, secret_id: &str) -> crate::Result<St
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| {
-            Error::Config(format!(
-                "reading secret {secret_id:?}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            ))
-        })?;
+        .map_err(|e| Error::config_from(format!("reading secret {secret_id:?}"), e))?;
     secret
         .secret_string()
         .map(str::to_owned)
-        .ok_or_else(|| Error::Config(format!("secret {secret_id:?} holds no SecretString")))
+        .ok_or_else(|| Error::config(format!("secret {secret_id:?} holds no SecretString")))
 }

@@ -46,7 +46,7 @@ impl Request {
         event.get("ResponseURL")?;
         Some(
             serde_json::from_value(event.clone()).map_err(|e| {
-                Error::Config(format!("a CloudFormation custom resource request: {e}"))
+                Error::config(format!("a CloudFormation custom resource request: {e}"))
             }),
         )
     }
@@ -118,7 +118,7 @@ pub struct Response {
 /// (the URL is signed without one).
 pub async fn send(url: &str, response: &Response) -> Result<()> {
     let failed = |e: &dyn std::fmt::Display| {
-        Error::Config(format!("answering CloudFormation at its ResponseURL: {e}"))
+        Error::config(format!("answering CloudFormation at its ResponseURL: {e}"))
     };
     let body = serde_json::to_vec(response).map_err(|e| failed(&e))?;
     let client = crate::https::client()?;

@@ -18,8 +18,13 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("not a source row: {0}")]
     SourceRow(String),
-    #[error("configuration: {0}")]
-    Config(String),
+    /// A setting, a secret or a credential the deployment gives that cannot be used.
+    #[error("configuration: {what}{}", caused(.source.as_deref()))]
+    Config {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error(
         "stream {0:?} feeds no table: name it streaming-<prefix>-<pin|geo|user> or map it in PINPIPE_STREAM_TABLES"
     )]
@@ -51,12 +56,28 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
-    #[error("kinesis: {0}")]
-    Kinesis(String),
-    #[error("redrive: {0}")]
-    Redrive(String),
-    #[error("warehouse {0}")]
-    Warehouse(String),
+    /// A Kinesis call of the local event-source runner (or its checkpoints) that failed.
+    #[error("kinesis: {what}{}", caused(.source.as_deref()))]
+    Kinesis {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A redrive that cannot go on (an object or a quarantine row it cannot read, a batch the lake
+    /// cannot take now).
+    #[error("redrive: {what}{}", caused(.source.as_deref()))]
+    Redrive {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The warehouse root or a task working on it.
+    #[error("warehouse {what}{}", caused(.source.as_deref()))]
+    Warehouse {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error("raw zone: {0}")]
     RawZone(String),
     #[error(
@@ -74,16 +95,57 @@ pub enum Error {
     Emulate(String),
     #[cfg(feature = "lake")]
     #[error("delta: {0}")]
-    Delta(#[from] deltalake::DeltaTableError),
+    Delta(#[from] crate::lake::DeltaTableError),
     #[cfg(feature = "lake")]
     #[error("parquet: {0}")]
-    Parquet(#[from] deltalake::parquet::errors::ParquetError),
+    Parquet(#[from] crate::lake::ParquetError),
     #[cfg(feature = "sql")]
     #[error("sql: {0}")]
-    Sql(#[from] deltalake::datafusion::error::DataFusionError),
+    Sql(#[from] crate::lake::DataFusionError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error a dependency returned, kept as the source of one of ours.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `: <source>: <its source>…` — the whole chain, so that a message printed alone (a log line,
+/// Lambda's `errorMessage`) still says what the dependency said.
+fn caused(source: Option<&(dyn std::error::Error + Send + Sync + 'static)>) -> String {
+    let mut out = String::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = source.map(|e| e as _);
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
+}
+
+macro_rules! with_source {
+    ($($variant:ident: $plain:ident, $from:ident;)*) => {
+        impl Error {
+            $(
+                #[doc = concat!("An [`Error::", stringify!($variant), "`] saying `what`.")]
+                pub fn $plain(what: impl Into<String>) -> Error {
+                    Error::$variant { what: what.into(), source: None }
+                }
+
+                #[doc = concat!("An [`Error::", stringify!($variant), "`]: `what` failed with `source`, kept.")]
+                pub fn $from(what: impl Into<String>, source: impl Into<BoxError>) -> Error {
+                    Error::$variant { what: what.into(), source: Some(source.into()) }
+                }
+            )*
+        }
+    };
+}
+
+with_source! {
+    Config: config, config_from;
+    Kinesis: kinesis, kinesis_from;
+    Redrive: redrive, redrive_from;
+    Warehouse: warehouse, warehouse_from;
+}
 
 #[cfg(feature = "kafka")]
 impl Error {
@@ -125,6 +187,63 @@ impl Failure {
             Failure::PoisonBatch => "PoisonBatch",
             Failure::Infrastructure => "Infrastructure",
         }
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// A dependency's error with a cause of its own.
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the request failed")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_made_from_a_dependency_keeps_it_as_its_source_and_says_its_whole_chain() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let e = Error::kinesis_from("getting an iterator for shardId-0", Wrapped(inner));
+        assert_eq!(
+            e.to_string(),
+            "kinesis: getting an iterator for shardId-0: the request failed: connection reset"
+        );
+        let source = e.source().expect("the source is kept");
+        assert!(source.downcast_ref::<Wrapped>().is_some());
+        let cause = source.source().expect("and its own cause");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn an_error_that_says_only_what_went_wrong_has_no_source() {
+        let e = Error::warehouse("s3://b: unsupported scheme");
+        assert_eq!(e.to_string(), "warehouse s3://b: unsupported scheme");
+        assert!(e.source().is_none());
+        let e = Error::redrive_from("a quarantine row's raw_base64", base64_error());
+        assert!(
+            e.to_string()
+                .starts_with("redrive: a quarantine row's raw_base64: ")
+        );
+        assert!(e.source().is_some());
+    }
+
+    fn base64_error() -> base64::DecodeError {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode("!")
+            .expect_err("not base64")
     }
 }
 

@@ -169,7 +169,7 @@ impl FailedBatch {
     /// the metadata names (its `eventID` is `<shard>:<sequence number>`) and the payload must hold
     /// as many records as `batchSize` says: a destination object is redriven whole or not at all.
     pub fn parse(key: &str, bytes: &[u8]) -> Result<FailedBatch> {
-        let bad = |what: String| Error::Redrive(format!("{key}: {what}"));
+        let bad = |what: String| Error::redrive(format!("{key}: {what}"));
         let record: InvocationRecord = serde_json::from_slice(bytes)
             .map_err(|e| bad(format!("not a Lambda invocation record: {e}")))?;
         let info = record.batch.ok_or_else(|| {

@@ -15,7 +15,7 @@ pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 pub fn client() -> Result<HttpClient> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| Error::Config(format!("loading the system's TLS roots: {e}")))?
+        .map_err(|e| Error::config_from("loading the system's TLS roots", e))?
         .https_or_http()
         .enable_http1()
         .build();

@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::lake::{Checkpoint, LakeTable, Position, RawZone, SourceKey, TableId, Warehouse};
+use crate::lake::{Position, QuarantineWriter, RawZone, SourceKey, Warehouse};
 use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::{Reason, Rejection, check_json_object};
 pub use crate::routes::TopicRoutes;
-use crate::{Error, Result, Table, schema};
+use crate::{Error, Result, Table};
 
 /// One Kafka record as delivered: its offset and value (`None`: a record without a value).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,19 +49,17 @@ pub struct LandingReport {
 /// Lands partition batches; keeps the quarantine handle warm between invocations.
 #[derive(Debug)]
 pub struct Lander {
-    warehouse: Warehouse,
     raw: RawZone,
     routes: TopicRoutes,
-    quarantine: Option<LakeTable>,
+    quarantine: QuarantineWriter,
 }
 
 impl Lander {
     pub fn new(warehouse: Warehouse, routes: TopicRoutes) -> Result<Self> {
         Ok(Lander {
             raw: RawZone::new(&warehouse)?,
-            warehouse,
             routes,
-            quarantine: None,
+            quarantine: QuarantineWriter::new(&warehouse),
         })
     }
 
@@ -92,7 +90,7 @@ impl Lander {
             None => Err(Error::UnknownTopic(batch.topic.clone())),
         };
         if let Err(e) = result {
-            self.quarantine = None;
+            self.quarantine.reload();
             warn!(topic = %batch.topic, partition = batch.partition, first_offset = report.first_offset, error = %e, "Partition batch failed; the whole batch must be delivered again.");
             return Err(e);
         }
@@ -149,29 +147,15 @@ impl Lander {
         report.landed = (good.len() - landed.records_found) as u64;
         report.objects = landed.written;
         crate::failpoint::hit("after-raw-landing");
-        if rejected.is_empty() {
-            return Ok(());
-        }
         let source = SourceKey::Kafka {
             topic: batch.topic.clone(),
             partition: batch.partition,
         };
-        let quarantine = match &mut self.quarantine {
-            Some(q) => q,
-            None => self
-                .quarantine
-                .insert(LakeTable::open(&self.warehouse, TableId::Quarantine).await?),
-        };
-        quarantine.refresh().await?;
-        let committed = match quarantine.committed(&source).await? {
-            Some(Position::Offset(o)) => Some(o),
-            _ => None,
-        };
-        let records: Vec<QuarantineRecord> = rejected
+        let last = Position::Offset(batch.records.last().map_or(0, |r| r.offset));
+        let rejections = rejected
             .into_iter()
-            .filter(|(r, _)| committed.is_none_or(|c| r.offset > c))
             .map(|(r, rejection)| {
-                QuarantineRecord::new(
+                let record = QuarantineRecord::new(
                     rejection,
                     r.value.as_deref().unwrap_or_default(),
                     SourceRef::Kafka {
@@ -180,23 +164,15 @@ impl Lander {
                         offset: r.offset,
                     },
                     now,
-                )
+                );
+                (Position::Offset(r.offset), record)
             })
             .collect();
-        if !records.is_empty() {
-            let last = batch.records.last().map_or(0, |r| r.offset);
-            let rows = schema::quarantine_batch(&records)?;
-            quarantine
-                .append(
-                    vec![rows],
-                    &[Checkpoint {
-                        source,
-                        position: Position::Offset(last),
-                    }],
-                )
-                .await?;
-            report.quarantined = records.len() as u64;
-        }
+        report.quarantined = self
+            .quarantine
+            .write_after(source, last, rejections)
+            .await?
+            .rows;
         Ok(())
     }
 }

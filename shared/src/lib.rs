@@ -47,6 +47,7 @@ pub mod failpoint;
 #[cfg(feature = "https")]
 pub mod https;
 pub mod ingest;
+pub mod insight;
 pub mod invoke;
 pub mod jsonl;
 #[cfg(feature = "kafka")]
@@ -76,9 +77,9 @@ pub mod source;
 pub mod stream;
 pub mod table;
 
+pub use error::{Error, Result};
 /// The Arrow version pinpipe's batches use (deltalake's, with its CSV and pretty-print parts when the
 /// lake is in).
 #[cfg(feature = "lake")]
-pub use deltalake::arrow;
-pub use error::{Error, Result};
+pub use lake::arrow;
 pub use table::Table;

@@ -21,10 +21,10 @@ use tracing::{debug, info};
 
 use crate::cleaner::{Outcome, TableCleaner};
 use crate::lake::{
-    Appended, IndIndex, LakeTable, ProgressDocs, SourceKey, Swap, TableId, Warehouse, sql,
+    Commit, LakeTable, ProgressDocs, RowWriter, SourceKey, Swap, TableId, Warehouse, sql,
 };
 use crate::record::CleanRow;
-use crate::{Error, Result, Table, schema};
+use crate::{Error, Result, Table};
 
 /// Commits attempted per table before giving up (each lost to a concurrent writer).
 const MAX_ATTEMPTS: u32 = 10;
@@ -50,7 +50,7 @@ impl Selection {
             for reason in &self.reasons {
                 if reason.is_empty() || !reason.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                 {
-                    return Err(Error::Redrive(format!(
+                    return Err(Error::redrive(format!(
                         "{reason:?} is not a reason code (lower-case letters and _)"
                     )));
                 }
@@ -134,7 +134,7 @@ pub async fn redrive_quarantine(
             };
             let raw = BASE64
                 .decode(text(2).as_bytes())
-                .map_err(|e| Error::Redrive(format!("a quarantine row's raw_base64: {e}")))?;
+                .map_err(|e| Error::redrive_from("a quarantine row's raw_base64", e))?;
             match by_table.iter_mut().find(|(t, _, _)| *t == id) {
                 Some((_, _, raws)) => raws.push(raw),
                 None => by_table.push((id, table, vec![raw])),
@@ -187,24 +187,20 @@ async fn redrive_table(
         rows_written: 0,
         restarts: 0,
     };
-    let mut lake = LakeTable::open(warehouse, id).await?;
-    let mut index = IndIndex::new();
+    let mut writer = RowWriter::open(warehouse, id).await?;
     for attempt in 1..=MAX_ATTEMPTS {
-        lake.refresh().await?;
-        index.catch_up(&lake).await?;
-        let (fresh, reposts) = index.without_reposts(rows.clone());
-        report.reposts = reposts as u64;
-        if fresh.is_empty() {
+        writer.refresh().await?;
+        let prepared = writer.prepare(rows.clone()).await?;
+        report.reposts = prepared.reposts();
+        if prepared.rows() == 0 {
             break;
         }
-        let swap = swap_for(warehouse, &mut lake, id, table).await?;
-        let data = schema::to_record_batch(table, &fresh)?;
-        match lake.append_swapping(vec![data], &swap).await {
-            Ok(Appended::Committed { rows, .. } | Appended::Recovered { rows, .. }) => {
-                report.rows_written = rows as u64;
+        let swap = swap_for(warehouse, writer.lake(), id, table).await?;
+        match writer.commit(prepared, &Commit::Swap(swap)).await {
+            Ok(written) => {
+                report.rows_written = written.rows;
                 break;
             }
-            Ok(Appended::AlreadyCommitted | Appended::Nothing) => break,
             Err(Error::ProgressMoved(source)) if attempt < MAX_ATTEMPTS => {
                 report.restarts += 1;
                 debug!(table = %id, %source, "Another writer committed first; choosing the rows again.");

@@ -30,7 +30,7 @@ impl StreamRoutes {
         let mut configured = HashMap::new();
         for pair in mapping.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (stream, table) = pair.split_once('=').ok_or_else(|| {
-                Error::Config(format!("stream route {pair:?}: expected STREAM=TABLE"))
+                Error::config(format!("stream route {pair:?}: expected STREAM=TABLE"))
             })?;
             configured.insert(stream.trim().to_owned(), table.trim().parse()?);
         }
@@ -67,7 +67,7 @@ impl StreamNames {
                 .map(|(p, n)| (p.trim(), n.trim()))
                 .filter(|(p, n)| !p.is_empty() && !n.is_empty())
                 .ok_or_else(|| {
-                    Error::Config(format!("stream name {pair:?}: expected PUBLIC=PHYSICAL"))
+                    Error::config(format!("stream name {pair:?}: expected PUBLIC=PHYSICAL"))
                 })?;
             physical.insert(public.to_owned(), name.to_owned());
         }

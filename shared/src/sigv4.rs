@@ -34,7 +34,7 @@ pub fn sign_headers(
         headers,
         body,
     } = *request;
-    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("signing {method} {url}: {e}"));
+    let bad = |e: &dyn std::fmt::Display| Error::config(format!("signing {method} {url}: {e}"));
     let host = url
         .split_once("://")
         .map(|(_, rest)| rest.split('/').next().unwrap_or_default())

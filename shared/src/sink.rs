@@ -3,6 +3,39 @@
 //! `kinesis`). A call returns only once every record is acknowledged, or fails as a whole so that the
 //! client retries (the cleaning downstream drops the re-sent copies of records that did land).
 
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::ingest::OutRecord;
+
+/// A sink's answer, boxed: the sinks are used behind `dyn` (a deployment's transport, or the
+/// process's own logs in `pinpipe demo` and the tests).
+pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SinkError>> + Send + 'a>>;
+
+/// Where topic records go: a Kafka cluster ([`KafkaSink`], feature `kafka`) or topics held in this
+/// process ([`MemoryLog`]).
+pub trait TopicSink: Send + Sync {
+    /// Produces the records to `topic` in order; answers each one's (partition, offset) once all
+    /// are acknowledged, or fails as a whole.
+    fn produce<'a>(
+        &'a self,
+        topic: &'a str,
+        records: &'a [OutRecord],
+    ) -> SinkFuture<'a, Vec<(i32, i64)>>;
+}
+
+/// Where stream records go: Kinesis ([`KinesisSink`], feature `kinesis`) or streams held in this
+/// process ([`MemoryLog`]).
+pub trait StreamSink: Send + Sync {
+    /// Puts the records to `stream` in order; answers each one's (sequence number, shard id) once
+    /// all are acknowledged, or fails as a whole.
+    fn put_records<'a>(
+        &'a self,
+        stream: &'a str,
+        records: &'a [OutRecord],
+    ) -> SinkFuture<'a, Vec<(String, String)>>;
+}
+
 /// Why a hand-over failed, sorted by what the client should do: fix the request (the 4xx kinds),
 /// wait for the operator (`Misconfigured`), or retry (`Unavailable`) — not library errors.
 /// `ingest-api`'s README gives the HTTP answer of each.
@@ -353,6 +386,28 @@ mod kafka {
 #[cfg(feature = "kinesis")]
 pub use kinesis::{KinesisSink, PUT_TIMEOUT as KINESIS_PUT_TIMEOUT};
 
+#[cfg(feature = "kafka")]
+impl TopicSink for KafkaSink {
+    fn produce<'a>(
+        &'a self,
+        topic: &'a str,
+        records: &'a [OutRecord],
+    ) -> SinkFuture<'a, Vec<(i32, i64)>> {
+        Box::pin(KafkaSink::produce(self, topic, records))
+    }
+}
+
+#[cfg(feature = "kinesis")]
+impl StreamSink for KinesisSink {
+    fn put_records<'a>(
+        &'a self,
+        stream: &'a str,
+        records: &'a [OutRecord],
+    ) -> SinkFuture<'a, Vec<(String, String)>> {
+        Box::pin(KinesisSink::put_records(self, stream, records))
+    }
+}
+
 #[cfg(feature = "kinesis")]
 mod kinesis {
     use std::time::Duration;
@@ -633,6 +688,39 @@ mod memory {
             let mut names: Vec<String> = logs.keys().cloned().collect();
             names.sort();
             names
+        }
+    }
+
+    impl super::TopicSink for MemoryLog {
+        fn produce<'a>(
+            &'a self,
+            topic: &'a str,
+            records: &'a [OutRecord],
+        ) -> super::SinkFuture<'a, Vec<(i32, i64)>> {
+            let placed = self.append(topic, records).map(|placed| {
+                placed
+                    .into_iter()
+                    .map(|(p, o)| (p as i32, o as i64))
+                    .collect()
+            });
+            Box::pin(std::future::ready(placed))
+        }
+    }
+
+    /// As a stream, a record's number in its shard is its sequence number (56 digits, as Kinesis').
+    impl super::StreamSink for MemoryLog {
+        fn put_records<'a>(
+            &'a self,
+            stream: &'a str,
+            records: &'a [OutRecord],
+        ) -> super::SinkFuture<'a, Vec<(String, String)>> {
+            let placed = self.append(stream, records).map(|placed| {
+                placed
+                    .into_iter()
+                    .map(|(shard, n)| (format!("{n:056}"), format!("shardId-{shard:012}")))
+                    .collect()
+            });
+            Box::pin(std::future::ready(placed))
         }
     }
 

@@ -8,7 +8,6 @@
 //! dropped against a warm [`IndIndex`] that only reads what other writers committed since it looked.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -16,16 +15,12 @@ use tracing::{info, warn};
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
 use crate::failed_batch::{self, FailedBatch};
 use crate::lake::{
-    Appended, Checkpoint, IndIndex, LakeTable, Position, SourceKey, TableId, Warehouse,
+    Checkpoint, Commit, Position, QuarantineWriter, RowWriter, SourceKey, TableId, Warehouse,
 };
 use crate::quarantine::{QuarantineRecord, SourceRef};
-use crate::record::{CleanRow, Rejection};
+use crate::record::CleanRow;
 pub use crate::routes::StreamRoutes;
-use crate::{Error, Result, Table, schema};
-
-/// A warm table handle is reloaded from the latest checkpoint after this many appends: delta-rs's
-/// incremental updates make a long-lived handle slower with every file (BENCHMARKS.md).
-const REOPEN_AFTER_APPENDS: u32 = 100;
+use crate::{Error, Result, Table};
 
 /// One Kinesis record: its sequence number and its data (the JSON of one source record).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,30 +90,22 @@ impl ShardReport {
     }
 }
 
-/// A stream table kept warm between invocations.
-#[derive(Debug)]
-struct StreamTable {
-    lake: LakeTable,
-    index: IndIndex,
-    appends: u32,
-}
-
 /// The stream path's state: warm table handles and re-post indexes, kept across invocations.
 #[derive(Debug)]
 pub struct StreamConsumer {
     warehouse: Warehouse,
     routes: StreamRoutes,
-    tables: HashMap<Table, StreamTable>,
-    quarantine: Option<LakeTable>,
+    tables: HashMap<Table, RowWriter>,
+    quarantine: QuarantineWriter,
 }
 
 impl StreamConsumer {
     pub fn new(warehouse: Warehouse, routes: StreamRoutes) -> Self {
         StreamConsumer {
+            quarantine: QuarantineWriter::new(&warehouse),
             warehouse,
             routes,
             tables: HashMap::new(),
-            quarantine: None,
         }
     }
 
@@ -186,10 +173,10 @@ impl StreamConsumer {
         if let Err(e) = result {
             // reload the handles next time (the failure may have left one half-updated); the
             // re-post index stays: it is tagged with the version it reflects and catches up
-            if let Some(state) = table.and_then(|t| self.tables.get_mut(&t)) {
-                state.appends = REOPEN_AFTER_APPENDS;
+            if let Some(writer) = table.and_then(|t| self.tables.get_mut(&t)) {
+                writer.reload();
             }
-            self.quarantine = None;
+            self.quarantine.reload();
             warn!(stream = %batch.stream, shard = %batch.shard, error = %e, "Shard batch failed; its records will be retried.");
             report.failed = batch
                 .records
@@ -243,21 +230,14 @@ impl StreamConsumer {
         report.stats = cleaner.stats().clone();
 
         // the rows, with the shard's position
-        let warehouse = &self.warehouse;
-        let state = match self.tables.entry(table) {
+        let writer = match self.tables.entry(table) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(StreamTable {
-                lake: LakeTable::open(warehouse, TableId::Stream(table)).await?,
-                index: IndIndex::new(),
-                appends: 0,
-            }),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(RowWriter::open(&self.warehouse, TableId::Stream(table)).await?)
+            }
         };
-        if state.appends >= REOPEN_AFTER_APPENDS {
-            state.lake = LakeTable::open(warehouse, TableId::Stream(table)).await?;
-            state.appends = 0;
-        }
-        state.lake.refresh().await?;
-        let fresh = first_after(&positions, state.lake.committed(&source).await?.as_ref());
+        writer.refresh().await?;
+        let fresh = first_after(&positions, writer.lake().committed(&source).await?.as_ref());
         report.redelivered = fresh as u64;
         if fresh < positions.len() {
             let rows: Vec<CleanRow<'_>> = outcomes[fresh..]
@@ -267,85 +247,46 @@ impl StreamConsumer {
                     _ => None,
                 })
                 .collect();
-            state.index.catch_up(&state.lake).await?;
-            let (rows, reposts) = state.index.without_reposts(rows);
-            report.reposts = reposts as u64;
-            let inds: Vec<i64> = rows.iter().map(CleanRow::ind).collect();
-            let data = schema::to_record_batch(table, &rows)?;
-            let started = Instant::now();
-            let checkpoint = Checkpoint {
+            let commit = Commit::Position(Checkpoint {
                 source: source.clone(),
                 position: last.clone(),
-            };
-            let appended = state.lake.append(vec![data], &[checkpoint]).await?;
-            report.commit_ms = started.elapsed().as_millis() as u64;
-            report.commit_retries = state.lake.last_attempts().saturating_sub(1);
-            state.appends += 1;
-            match appended {
-                Appended::Committed { version, .. } => {
-                    state.index.committed(version, inds.iter().copied());
-                    report.version = Some(version);
-                    report.rows_written = inds.len() as u64;
-                }
-                Appended::Recovered { by_version, .. } => {
-                    report.version = Some(by_version);
-                    report.rows_written = inds.len() as u64;
-                }
-                Appended::AlreadyCommitted | Appended::Nothing => {}
-            }
+            });
+            let written = writer.write(rows, &commit).await?;
+            report.reposts = written.reposts;
+            report.rows_written = written.rows;
+            report.version = written.version;
+            report.commit_ms = written.commit_ms;
+            report.commit_retries = written.retries;
         }
         crate::failpoint::hit("after-stream-commit");
 
         // the rejections, with the quarantine's own position for the shard
-        let rejected: Vec<(usize, &Rejection)> = outcomes
+        let rejections = outcomes
             .iter()
-            .enumerate()
-            .filter_map(|(i, o)| match o {
-                Outcome::Rejected(r) => Some((i, r)),
+            .zip(&positions)
+            .zip(&batch.records)
+            .filter_map(|((o, position), record)| match o {
+                Outcome::Rejected(rejection) => Some((
+                    position.clone(),
+                    QuarantineRecord::new(
+                        rejection.clone(),
+                        &record.data,
+                        SourceRef::Kinesis {
+                            stream: batch.stream.clone(),
+                            shard: batch.shard.clone(),
+                            sequence_number: record.sequence_number.clone(),
+                        },
+                        now,
+                    ),
+                )),
                 _ => None,
             })
             .collect();
-        if rejected.is_empty() {
-            return Ok(());
-        }
-        let quarantine = match &mut self.quarantine {
-            Some(q) => q,
-            None => self
-                .quarantine
-                .insert(LakeTable::open(&self.warehouse, TableId::Quarantine).await?),
-        };
-        quarantine.refresh().await?;
-        let fresh = first_after(&positions, quarantine.committed(&source).await?.as_ref());
-        let records: Vec<QuarantineRecord> = rejected
-            .into_iter()
-            .filter(|(i, _)| *i >= fresh)
-            .map(|(i, rejection)| {
-                let record = &batch.records[i];
-                QuarantineRecord::new(
-                    rejection.clone(),
-                    &record.data,
-                    SourceRef::Kinesis {
-                        stream: batch.stream.clone(),
-                        shard: batch.shard.clone(),
-                        sequence_number: record.sequence_number.clone(),
-                    },
-                    now,
-                )
-            })
-            .collect();
-        if !records.is_empty() {
-            let rows = schema::quarantine_batch(&records)?;
-            quarantine
-                .append(
-                    vec![rows],
-                    &[Checkpoint {
-                        source,
-                        position: last,
-                    }],
-                )
-                .await?;
-            report.quarantined = records.len() as u64;
-        }
+        let written = self
+            .quarantine
+            .write_after(source, last, rejections)
+            .await?;
+        report.quarantined = written.rows;
         crate::failpoint::hit("after-quarantine-commit");
         Ok(())
     }
@@ -388,7 +329,7 @@ pub async fn redrive_failed_batches(
 
     let store = destination.object_store("")?;
     let prefix = object_store::path::Path::from(failed_batch::PREFIX);
-    let listed = |e: object_store::Error| Error::Redrive(format!("listing {prefix}: {e}"));
+    let listed = |e: object_store::Error| Error::store(format!("listing {prefix}"), e);
     let mut keys: Vec<object_store::path::Path> = store
         .list(Some(&prefix))
         .map_ok(|m| m.location)
@@ -405,7 +346,7 @@ pub async fn redrive_failed_batches(
         let read = async { store.get(&key).await?.bytes().await };
         let bytes = read
             .await
-            .map_err(|e| Error::Redrive(format!("reading {key}: {e}")))?;
+            .map_err(|e| Error::store(format!("reading {key}"), e))?;
         let parsed = FailedBatch::parse(key.as_ref(), &bytes).and_then(|failed| {
             let batch = ShardBatch {
                 stream: failed.stream,
@@ -425,7 +366,7 @@ pub async fn redrive_failed_batches(
                 .records
                 .first()
                 .and_then(|r| Position::sequence(&r.sequence_number))
-                .ok_or_else(|| Error::Redrive(format!("{key}: no records")))?;
+                .ok_or_else(|| Error::redrive(format!("{key}: no records")))?;
             Ok((first, batch))
         });
         match parsed {
@@ -444,7 +385,7 @@ pub async fn redrive_failed_batches(
     for (_, batch) in &batches {
         let shard_report = consumer.redrive(batch, now).await;
         if let Some(e) = &shard_report.error {
-            return Err(Error::Redrive(format!(
+            return Err(Error::redrive(format!(
                 "{} {} from sequence number {}: {e}; run the redrive again (what did commit is skipped)",
                 batch.stream,
                 batch.shard,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ingest_api::{State, Streams, Topics};
+use ingest_api::State;
 use pinpipe::Table;
 use pinpipe::routes::{StreamRoutes, TopicRoutes};
 use pinpipe::sink::MemoryLog;
@@ -273,8 +273,8 @@ fn state() -> State {
     let topics = Table::ALL.map(|t| format!("{PREFIX}.{t}"));
     let streams = Table::ALL.map(|t| format!("streaming-{PREFIX}-{t}"));
     State::with_sinks(
-        Topics::Memory(Arc::new(MemoryLog::new(topics, 2))),
-        Streams::Memory(Arc::new(MemoryLog::new(streams, 2))),
+        Arc::new(MemoryLog::new(topics, 2)),
+        Arc::new(MemoryLog::new(streams, 2)),
         TopicRoutes::default(),
         StreamRoutes::default(),
     )

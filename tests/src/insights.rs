@@ -26,7 +26,7 @@ pub async fn rows(warehouse: &Warehouse, query: &str) -> Vec<String> {
 /// The insight rows pinpipe wrote for `run_date`, as (insight, row) JSON values.
 pub async fn insight_rows(warehouse: &Warehouse, run_date: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for name in sql::INSIGHTS {
+    for name in pinpipe::insight::INSIGHTS.map(|i| i.name) {
         let query = format!("SELECT * FROM {name} WHERE run_date = DATE '{run_date}'");
         for line in rows(warehouse, &query).await {
             out.push((name.to_owned(), serde_json::from_str(&line).unwrap()));
@@ -87,7 +87,7 @@ pub fn canonical(rows: &[(String, Value)]) -> BTreeMap<String, Vec<String>> {
 
 pub fn assert_insights_match_golden(ours: &[(String, Value)], golden: &[(String, Value)]) {
     let (ours, golden) = (canonical(ours), canonical(golden));
-    for name in sql::INSIGHTS {
+    for name in pinpipe::insight::INSIGHTS.map(|i| i.name) {
         assert_eq!(
             ours.get(name),
             golden.get(name),

@@ -107,7 +107,7 @@ async fn lake_state(warehouse: &Warehouse) -> BTreeMap<String, Vec<String>> {
         "quarantine".into(),
         rows(warehouse, "SELECT * EXCLUDE (rejected_at) FROM quarantine").await,
     );
-    for name in sql::INSIGHTS {
+    for name in pinpipe::insight::INSIGHTS.map(|i| i.name) {
         state.insert(
             name.into(),
             rows(warehouse, &format!("SELECT * FROM {name}")).await,
@@ -423,15 +423,10 @@ async fn table_versions(warehouse: &Warehouse) -> Vec<(String, Option<u64>)> {
     let (ctx, names) = sql::session(warehouse).await.unwrap();
     drop(ctx);
     for name in names {
-        let path = if let Some(insight) = sql::INSIGHTS.iter().find(|i| **i == name) {
-            daily::insights::path(insight)
-        } else {
-            pinpipe::lake::TableId::ALL
-                .into_iter()
-                .find(|id| id.sql_name() == name)
-                .unwrap()
-                .path()
-        };
+        let path = pinpipe::lake::TableId::every()
+            .find(|id| id.sql_name() == name)
+            .unwrap()
+            .path();
         out.push((name, sql::table_version(warehouse, &path).await.unwrap()));
     }
     out

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pinpipe::config::AwsConfig;
-use pinpipe::lake::{Warehouse, sql};
+use pinpipe::lake::Warehouse;
 use pinpipe_tests::TempDir;
 use pinpipe_tests::insights::{canonical, golden_rows, insight_rows};
 
@@ -62,7 +62,7 @@ fn the_demo_prints_the_nine_insights_and_writes_a_report_chromium_renders() {
         stderr.contains("posted 400 posts: 2400 of 2400 requests accepted"),
         "{stderr}"
     );
-    for insight in sql::INSIGHTS {
+    for insight in pinpipe::insight::INSIGHTS.map(|i| i.name) {
         assert!(
             stdout.contains(&format!("\n{insight} — ")) || stdout.starts_with(insight),
             "{insight} printed:\n{stdout}"

@@ -95,6 +95,7 @@ async fn every_glue_table_has_the_columns_of_the_delta_table_the_library_writes(
             // the real rows quarantine nothing: the library's schema directly
             pinpipe::lake::TableId::Quarantine
                 .schema()
+                .unwrap()
                 .fields()
                 .iter()
                 .map(|f| (f.name().clone(), athena_type(&f.data_type().to_string())))
@@ -129,7 +130,9 @@ async fn every_glue_table_has_the_columns_of_the_delta_table_the_library_writes(
         // and the location is the table's
         let expected_path = match table_name.split_once('_') {
             Some((kind @ ("batch" | "stream"), t)) => format!("tables/{kind}/{t}/"),
-            _ if sql::INSIGHTS.contains(&table_name) => format!("tables/analytics/{table_name}/"),
+            _ if pinpipe::insight::by_name(table_name).is_some() => {
+                format!("tables/analytics/{table_name}/")
+            }
             _ => format!("tables/{table_name}/"),
         };
         assert_eq!(path, expected_path, "{name}");
@@ -139,13 +142,13 @@ async fn every_glue_table_has_the_columns_of_the_delta_table_the_library_writes(
     let mut expected: Vec<String> = ["batch", "stream"]
         .iter()
         .flat_map(|k| ["pin", "geo", "user"].map(|t| format!("{k}_{t}")))
-        .chain(sql::INSIGHTS.iter().map(|s| (*s).to_owned()))
+        .chain(pinpipe::insight::INSIGHTS.iter().map(|i| i.name.to_owned()))
         .chain(["quarantine".to_owned()])
         .collect();
     expected.sort();
     assert_eq!(seen, expected, "one Glue table per table of the lake");
     let queries = resources(&template, "AWS::Athena::NamedQuery");
-    for insight in sql::INSIGHTS {
+    for insight in pinpipe::insight::INSIGHTS.map(|i| i.name) {
         assert!(
             queries.iter().any(|(_, q)| q["Properties"]["QueryString"]
                 .as_str()

@@ -200,7 +200,7 @@ mod tests {
     fn a_failure_says_whether_the_request_or_the_infrastructure_is_at_fault() {
         let bad = Error::Request("date 27/11/2026: expected YYYY-MM-DD".into());
         assert_eq!(Diagnostic::from(bad).error_type, "BadEvent");
-        let lake = Error::Pinpipe(pinpipe::Error::Warehouse("unreachable".into()));
+        let lake = Error::Pinpipe(pinpipe::Error::warehouse("unreachable"));
         assert_eq!(Diagnostic::from(lake).error_type, "Infrastructure");
     }
 

@@ -13,11 +13,10 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::IngestConfig;
 use pinpipe::custom_resource;
 use pinpipe::error::Failure;
-use pinpipe::ingest::OutRecord;
 use pinpipe::ingest::{self, ApiError, Endpoint};
 use pinpipe::kinesis::kinesis_client;
 use pinpipe::routes::{StreamNames, StreamRoutes, TopicRoutes};
-use pinpipe::sink::{KafkaSink, KinesisSink, MemoryLog, SinkError};
+use pinpipe::sink::{KafkaSink, KinesisSink, SinkError, StreamSink, TopicSink};
 use serde_json::Value;
 use std::sync::Arc;
 use tracing::info;
@@ -46,86 +45,38 @@ impl From<Error> for Diagnostic {
     }
 }
 
-/// Where topic records go: a Kafka cluster, or topics in this process (`pinpipe demo`).
-pub enum Topics {
-    Kafka(KafkaSink),
-    Memory(Arc<MemoryLog>),
-}
-
-impl Topics {
-    async fn produce(
-        &self,
-        topic: &str,
-        records: &[OutRecord],
-    ) -> Result<Vec<(i32, i64)>, SinkError> {
-        match self {
-            Topics::Kafka(kafka) => kafka.produce(topic, records).await,
-            Topics::Memory(log) => Ok(log
-                .append(topic, records)?
-                .into_iter()
-                .map(|(p, o)| (p as i32, o as i64))
-                .collect()),
-        }
-    }
-}
-
-/// Where stream records go: Kinesis, or streams in this process (`pinpipe demo`).
-pub enum Streams {
-    Kinesis(KinesisSink),
-    Memory(Arc<MemoryLog>),
-}
-
-impl Streams {
-    async fn put_records(
-        &self,
-        stream: &str,
-        records: &[OutRecord],
-    ) -> Result<Vec<(String, String)>, SinkError> {
-        match self {
-            Streams::Kinesis(kinesis) => kinesis.put_records(stream, records).await,
-            Streams::Memory(log) => Ok(log
-                .append(stream, records)?
-                .into_iter()
-                .map(|(shard, n)| (format!("{n:056}"), format!("shardId-{shard:012}")))
-                .collect()),
-        }
-    }
-}
-
 /// Built once at cold start.
 pub struct State {
     topics: TopicRoutes,
     streams: StreamRoutes,
     stream_names: StreamNames,
-    kafka: Option<Topics>,
-    kinesis: Streams,
+    kafka: Option<Arc<dyn TopicSink>>,
+    kinesis: Arc<dyn StreamSink>,
+    /// The deployment's cluster, for creating the stack's topics (the custom resource).
+    cluster: Option<Arc<KafkaSink>>,
 }
 
 impl State {
     pub async fn new(config: &IngestConfig) -> Result<Self, Error> {
-        let kafka = match pinpipe::kafka::msk::resolve(&config.kafka, &config.aws).await? {
-            Some(k) => Some(Topics::Kafka(KafkaSink::new(
-                &k.brokers,
-                &k.settings,
-                k.tokens,
-            )?)),
+        let cluster = match pinpipe::kafka::msk::resolve(&config.kafka, &config.aws).await? {
+            Some(k) => Some(Arc::new(KafkaSink::new(&k.brokers, &k.settings, k.tokens)?)),
             None => None,
         };
         Ok(State {
             topics: config.topics.clone(),
             streams: config.streams.clone(),
             stream_names: config.stream_names.clone(),
-            kafka,
-            kinesis: Streams::Kinesis(KinesisSink::new(kinesis_client(&config.aws).await)),
+            kafka: cluster.clone().map(|c| c as Arc<dyn TopicSink>),
+            kinesis: Arc::new(KinesisSink::new(kinesis_client(&config.aws).await)),
+            cluster,
         })
     }
 
     /// The handler over sinks chosen by the caller (`pinpipe demo`: topics and streams held in
-    /// this process — Kinesis answers then carry the record's number in its shard as the sequence
-    /// number — or real ones).
+    /// this process, `pinpipe::sink::MemoryLog`, or real ones).
     pub fn with_sinks(
-        topics: Topics,
-        streams: Streams,
+        topics: Arc<dyn TopicSink>,
+        streams: Arc<dyn StreamSink>,
         topic_routes: TopicRoutes,
         stream_routes: StreamRoutes,
     ) -> Self {
@@ -134,6 +85,7 @@ impl State {
             streams: stream_routes,
             stream_names: StreamNames::default(),
             kafka: Some(topics),
+            cluster: None,
             kinesis: streams,
         }
     }
@@ -343,7 +295,7 @@ pub async fn topics_resource(
         .ok()
         .filter(|p| *p >= 1)
         .ok_or_else(|| format!("Partitions {partitions_text:?} is not a count of at least 1"))?;
-    let Some(Topics::Kafka(kafka)) = &state.kafka else {
+    let Some(kafka) = &state.cluster else {
         return Err(
             "this function has no Kafka cluster configured (PINPIPE_MSK_CLUSTER_ARN)".into(),
         );

@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(Diagnostic::from(Error::Event(event)).error_type, "BadEvent");
         let poison = Error::Poison("record 3 keeps failing".into());
         assert_eq!(Diagnostic::from(poison).error_type, "PoisonBatch");
-        let lake = Error::Pinpipe(pinpipe::Error::Warehouse("unreachable".into()));
+        let lake = Error::Pinpipe(pinpipe::Error::warehouse("unreachable"));
         assert_eq!(Diagnostic::from(lake).error_type, "Infrastructure");
     }
 

@@ -38,7 +38,7 @@ impl DailyConfig {
                 Some(v) => v
                     .trim()
                     .parse()
-                    .map_err(|_| Error::Config(format!("{key}={v:?} is not a whole number"))),
+                    .map_err(|_| Error::config(format!("{key}={v:?} is not a whole number"))),
             }
         };
         Ok(DailyConfig {

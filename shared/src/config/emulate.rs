@@ -59,15 +59,15 @@ impl EmulateConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let api_url = get("PINPIPE_API_URL").ok_or_else(|| {
-            Error::Config(
-                "PINPIPE_API_URL is not set: give the ingest API's base URL (the stage URL)".into(),
+            Error::config(
+                "PINPIPE_API_URL is not set: give the ingest API's base URL (the stage URL)",
             )
         })?;
         let source = SourceSpec::parse(&get("PINPIPE_SOURCE").unwrap_or_default());
         let source_secret_id = get("PINPIPE_SOURCE_SECRET_ID");
         if source_secret_id.is_some() && !matches!(source, SourceSpec::Mysql(_)) {
-            return Err(Error::Config(
-                "PINPIPE_SOURCE_SECRET_ID needs PINPIPE_SOURCE=mysql://host:port/database".into(),
+            return Err(Error::config(
+                "PINPIPE_SOURCE_SECRET_ID needs PINPIPE_SOURCE=mysql://host:port/database",
             ));
         }
         Ok(EmulateConfig {

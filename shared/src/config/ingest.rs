@@ -30,7 +30,7 @@ impl KafkaAuth {
             "tls" => Ok(KafkaAuth::Tls),
             "sasl-scram" | "scram" => Ok(KafkaAuth::SaslScram),
             "iam" => Ok(KafkaAuth::Iam),
-            other => Err(Error::Config(format!(
+            other => Err(Error::config(format!(
                 "PINPIPE_KAFKA_AUTH={other:?}: expected plaintext, tls, sasl-scram or iam"
             ))),
         }
@@ -77,10 +77,9 @@ impl KafkaConnection {
         let has_credentials = connection.secret_id.is_some()
             || (connection.username.is_some() && connection.password.is_some());
         if connection.auth == KafkaAuth::SaslScram && !has_credentials {
-            return Err(Error::Config(
+            return Err(Error::config(
                 "PINPIPE_KAFKA_AUTH=sasl-scram needs PINPIPE_KAFKA_SECRET_ID or \
-                 PINPIPE_KAFKA_USERNAME and PINPIPE_KAFKA_PASSWORD"
-                    .into(),
+                 PINPIPE_KAFKA_USERNAME and PINPIPE_KAFKA_PASSWORD",
             ));
         }
         Ok(connection)
@@ -116,7 +115,7 @@ impl IngestConfig {
                 pair.split_once('=')
                     .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                     .ok_or_else(|| {
-                        Error::Config(format!("Kafka settings: {pair:?} is not key=value"))
+                        Error::config(format!("Kafka settings: {pair:?} is not key=value"))
                     })
             })
             .collect()

@@ -95,9 +95,8 @@ impl AwsConfig {
 /// `PINPIPE_WAREHOUSE`, which every function needs.
 pub(crate) fn warehouse(get: &impl Fn(&str) -> Option<String>) -> Result<String> {
     get("PINPIPE_WAREHOUSE").ok_or_else(|| {
-        Error::Config(
-            "PINPIPE_WAREHOUSE is not set: give the lake's root (s3://bucket/prefix or a path)"
-                .into(),
+        Error::config(
+            "PINPIPE_WAREHOUSE is not set: give the lake's root (s3://bucket/prefix or a path)",
         )
     })
 }

@@ -25,13 +25,13 @@ use tracing::{info, warn};
 
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
 use crate::lake::{
-    Appended, IndIndex, LakeTable, ProgressDocs, RAW_SETTLE, RawObject, RawProgress, RawZone,
-    SourceKey, Swap, TableId, Warehouse,
+    Commit, LakeTable, Prepared, ProgressDocs, QuarantineWriter, RAW_SETTLE, RawObject,
+    RawProgress, RawZone, RowWriter, SourceKey, Swap, TableId, Warehouse, Written,
 };
 use crate::quarantine::{QuarantineRecord, SourceRef};
 use crate::record::CleanRow;
 use crate::routes::TopicRoutes;
-use crate::{Result, Table, schema};
+use crate::{Result, Table};
 
 /// Raw objects fetched at once.
 const FETCH_CONCURRENCY: usize = 16;
@@ -138,7 +138,7 @@ pub async fn clean_new_raw(
     for task in tasks {
         let (report, table_progress) = task
             .await
-            .map_err(|e| crate::Error::Warehouse(format!("a cleaning task stopped: {e}")))??;
+            .map_err(|e| crate::Error::warehouse_from("a cleaning task stopped", e))??;
         if let Some(id) = table_progress {
             progress.insert(report.table, id);
         }
@@ -235,10 +235,10 @@ async fn clean_table(
     (chunk_bytes, deadline): (u64, Instant),
     (cleaner, report): (&mut TableCleaner, &mut BatchCleanReport),
 ) -> Result<Option<i64>> {
-    let mut lake = LakeTable::open(warehouse, TableId::Batch(table)).await?;
-    let mut quarantine = LakeTable::open(warehouse, TableId::Quarantine).await?;
-    let mut rows_side = Side::read(warehouse, &mut lake, table).await?;
-    let mut rejections_side = Side::read(warehouse, &mut quarantine, table).await?;
+    let mut rows_writer = RowWriter::open(warehouse, TableId::Batch(table)).await?;
+    let mut quarantine = QuarantineWriter::new(warehouse);
+    let mut rows_side = Side::read(warehouse, rows_writer.lake(), table).await?;
+    let mut rejections_side = Side::read(warehouse, quarantine.lake().await?, table).await?;
 
     let mut pending = Vec::new();
     for topic in topics {
@@ -261,11 +261,10 @@ async fn clean_table(
     // no object can appear modified before this any more (see `lake::raw_progress`)
     let horizon = now - chrono::Duration::from_std(RAW_SETTLE).unwrap_or_default();
 
-    report.version = lake.version();
-    let mut index = IndIndex::new();
+    report.version = rows_writer.lake().version();
     // One chunk's rows are written (Parquet encoding, the commit) on a task of their own while
     // this one fetches and cleans the next chunk: the two halves of the work share the cores.
-    let mut writer = BatchWriter::Idle(lake);
+    let mut writer = BatchWriter::Idle(Box::new(rows_writer));
     let chunks = chunks(&pending, chunk_bytes);
     for (i, chunk) in chunks.iter().enumerate() {
         if Instant::now() >= deadline {
@@ -309,15 +308,11 @@ async fn clean_table(
             let objects = chunk.iter().filter(|p| p.rows).map(|p| &p.object);
             let settled = settled(horizon, later, |p| p.rows);
             let swap = rows_side.take_in(table, objects, settled).await?;
-            let lake = writer.ready(&mut index, report).await?;
-            index.catch_up(&lake).await?;
-            let (rows, reposts) = index.without_reposts(rows);
-            report.reposts += reposts as u64;
-            let inds: Vec<i64> = rows.iter().map(CleanRow::ind).collect();
-            let data = schema::to_record_batch(table, &rows)?;
+            let mut rows_writer = writer.ready(report).await?;
             // the Arrow batch owns its bytes: the raw ones can go before the write starts
-            drop(rows);
-            writer = BatchWriter::Appending(InFlight::start(lake, data, inds, swap));
+            let prepared = rows_writer.prepare(rows).await?;
+            report.reposts += prepared.reposts();
+            writer = BatchWriter::Appending(InFlight::start(rows_writer, prepared, swap));
         }
 
         // the rejections, with the quarantine's own progress for this table (committed even
@@ -326,23 +321,20 @@ async fn clean_table(
             let objects = chunk.iter().filter(|p| p.rejections).map(|p| &p.object);
             let settled = settled(horizon, later, |p| p.rejections);
             let swap = rejections_side.take_in(table, objects, settled).await?;
-            let data = schema::quarantine_batch(&rejected)?;
-            let appended = match quarantine.append_swapping(vec![data], &swap).await {
-                Ok(appended) => appended,
+            let written = match quarantine.write_swapping(&rejected, &swap).await {
+                Ok(written) => written,
                 Err(e) => {
                     // the rows' append in flight finishes (and is counted) before this returns
-                    writer.ready(&mut index, report).await?;
+                    writer.ready(report).await?;
                     return Err(e);
                 }
             };
-            if let Appended::Committed { rows, .. } | Appended::Recovered { rows, .. } = appended {
-                report.quarantined += rows as u64;
-            }
+            report.quarantined += written.rows;
             crate::failpoint::hit("daily-after-quarantine-commit");
         }
     }
-    let lake = writer.ready(&mut index, report).await?;
-    report.version = lake.version();
+    let mut rows_writer = writer.ready(report).await?;
+    report.version = rows_writer.lake().version();
     Ok(rows_side.id)
 }
 
@@ -364,64 +356,47 @@ fn settled(
 
 /// The batch table: ready for the next append, or busy with one.
 enum BatchWriter {
-    Idle(LakeTable),
+    Idle(Box<RowWriter>),
     Appending(InFlight),
 }
 
 impl BatchWriter {
     /// The table, once any append in flight is done (and counted).
-    async fn ready(self, index: &mut IndIndex, report: &mut BatchCleanReport) -> Result<LakeTable> {
+    async fn ready(self, report: &mut BatchCleanReport) -> Result<RowWriter> {
         match self {
-            BatchWriter::Idle(lake) => Ok(lake),
-            BatchWriter::Appending(append) => append.finish(index, report).await,
+            BatchWriter::Idle(writer) => Ok(*writer),
+            BatchWriter::Appending(append) => append.finish(report).await,
         }
     }
 }
 
 /// A chunk's rows being appended to the batch table on a task of its own.
 struct InFlight {
-    task: tokio::task::JoinHandle<(LakeTable, Result<Appended>)>,
-    inds: Vec<i64>,
+    task: tokio::task::JoinHandle<(RowWriter, Result<Written>)>,
 }
 
 impl InFlight {
-    fn start(
-        mut lake: LakeTable,
-        data: arrow::record_batch::RecordBatch,
-        inds: Vec<i64>,
-        swap: Swap,
-    ) -> Self {
+    fn start(mut writer: RowWriter, prepared: Prepared, swap: Swap) -> Self {
         let task = tokio::spawn(async move {
-            let appended = lake.append_swapping(vec![data], &swap).await;
-            (lake, appended)
+            let written = writer.commit(prepared, &Commit::Swap(swap)).await;
+            (writer, written)
         });
-        InFlight { task, inds }
+        InFlight { task }
     }
 
     /// Waits for the append; counts it and gives the table back.
-    async fn finish(
-        self,
-        index: &mut IndIndex,
-        report: &mut BatchCleanReport,
-    ) -> Result<LakeTable> {
-        let (lake, appended) = self
+    async fn finish(self, report: &mut BatchCleanReport) -> Result<RowWriter> {
+        let (writer, written) = self
             .task
             .await
-            .map_err(|e| crate::Error::Warehouse(format!("an append task stopped: {e}")))?;
-        match appended? {
-            Appended::Committed { version, .. } => {
-                index.committed(version, self.inds.iter().copied());
-                report.rows_written += self.inds.len() as u64;
-                report.commits += 1;
-            }
-            Appended::Recovered { .. } => {
-                report.rows_written += self.inds.len() as u64;
-                report.commits += 1;
-            }
-            Appended::AlreadyCommitted | Appended::Nothing => {}
+            .map_err(|e| crate::Error::warehouse_from("an append task stopped", e))?;
+        let written = written?;
+        report.rows_written += written.rows;
+        if written.version.is_some() {
+            report.commits += 1;
         }
         crate::failpoint::hit("daily-after-clean-commit");
-        Ok(lake)
+        Ok(writer)
     }
 }
 

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::lake::maintenance::{self, MIN_RETENTION};
-use crate::lake::sql::INSIGHTS;
 use crate::lake::{LakeTable, ProgressDocs, SourceKey, TableId, Warehouse, dedup};
 use crate::{Result, Table};
 
@@ -36,8 +35,7 @@ pub async fn maintain_all(
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> Result<Vec<MaintenanceReport>> {
-    let mut paths: Vec<String> = TableId::ALL.iter().map(|id| id.path()).collect();
-    paths.extend(INSIGHTS.iter().map(|name| super::insights::path(name)));
+    let paths: Vec<String> = TableId::every().map(TableId::path).collect();
     let mut reports = Vec::new();
     for path in paths {
         if Instant::now() >= deadline {

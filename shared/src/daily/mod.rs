@@ -244,24 +244,24 @@ async fn publish_insights(
     inputs: i64,
 ) -> Result<Vec<InsightReport>> {
     let mut stale = Vec::new();
-    for name in crate::lake::sql::INSIGHTS {
-        if !insights::is_current(warehouse, name, run_date, inputs).await? {
-            stale.push(name);
+    for insight in crate::insight::INSIGHTS {
+        if !insights::is_current(warehouse, insight, run_date, inputs).await? {
+            stale.push(insight);
         }
     }
     let mut reports = Vec::new();
     if stale.is_empty() {
-        return Ok(crate::lake::sql::INSIGHTS
+        return Ok(crate::insight::INSIGHTS
             .iter()
-            .map(|name| InsightReport {
-                name,
+            .map(|insight| InsightReport {
+                name: insight.name,
                 rows: 0,
                 version: None,
             })
             .collect());
     }
     for computed in insights::compute(warehouse).await? {
-        let version = if stale.contains(&computed.name) {
+        let version = if stale.contains(&computed.insight) {
             let version = insights::write(warehouse, &computed, run_date, inputs).await?;
             crate::failpoint::hit("daily-after-insight");
             Some(version)
@@ -269,7 +269,7 @@ async fn publish_insights(
             None
         };
         reports.push(InsightReport {
-            name: computed.name,
+            name: computed.insight.name,
             rows: computed.rows(),
             version,
         });

@@ -53,14 +53,14 @@ impl ApiSigning {
         let region = config
             .region()
             .map(|r| r.to_string())
-            .ok_or_else(|| Error::Config("signing API requests needs AWS_REGION".into()))?;
+            .ok_or_else(|| Error::config("signing API requests needs AWS_REGION"))?;
         let provider = config
             .credentials_provider()
-            .ok_or_else(|| Error::Config("signing API requests needs AWS credentials".into()))?;
+            .ok_or_else(|| Error::config("signing API requests needs AWS credentials"))?;
         let credentials = provider
             .provide_credentials()
             .await
-            .map_err(|e| Error::Config(format!("signing API requests: no AWS credentials: {e}")))?;
+            .map_err(|e| Error::config(format!("signing API requests: no AWS credentials: {e}")))?;
         Ok(ApiSigning {
             region,
             credentials,

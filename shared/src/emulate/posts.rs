@@ -89,7 +89,7 @@ impl PostSource {
             }
             #[cfg(not(feature = "mysql"))]
             SourceSpec::Mysql(_) => {
-                return Err(Error::Config(
+                return Err(Error::config(
                     "this build has no MySQL source (feature mysql)".into(),
                 ));
             }
@@ -128,7 +128,7 @@ fn dir_payloads(dir: PathBuf) -> Result<impl futures::Stream<Item = Result<Paylo
     let open = |table: Table| -> Result<_> {
         let path = dir.join(format!("{table}.jsonl"));
         let file = std::fs::File::open(&path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
         Ok(BufReader::new(file).lines())
     };
     let (mut pins, mut geos, mut users) =
@@ -161,9 +161,8 @@ async fn mysql_payloads(
 ) -> Result<impl futures::Stream<Item = Result<Payloads>>> {
     let ids = source.ids().await?;
     if ids.is_empty() {
-        return Err(Error::Config(
-            "the source database's pinterest_data table is empty (fill it with pinpipe seed-db)"
-                .into(),
+        return Err(Error::config(
+            "the source database's pinterest_data table is empty (fill it with pinpipe seed-db)",
         ));
     }
     use rand::{Rng, SeedableRng};

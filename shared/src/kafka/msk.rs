@@ -77,7 +77,7 @@ impl KafkaSecret {
         match auth {
             KafkaAuth::SaslScram => {
                 let s: Scram = serde_json::from_str(text).map_err(|e| {
-                    Error::Config(format!(
+                    Error::config(format!(
                         "secret {id:?} is not a SCRAM secret ({{\"username\", \"password\"}}): {e}"
                     ))
                 })?;
@@ -88,7 +88,7 @@ impl KafkaSecret {
             }
             KafkaAuth::Tls => {
                 let c: Certificate = serde_json::from_str(text).map_err(|e| {
-                    Error::Config(format!(
+                    Error::config(format!(
                         "secret {id:?} is not a client certificate secret ({{\"certificate\", \
                          \"privateKey\", \"privateKeyPassword\"?}}, as Lambda's \
                          CLIENT_CERTIFICATE_TLS_AUTH reads it): {e}"
@@ -99,7 +99,7 @@ impl KafkaSecret {
                     ("privateKey", &c.private_key),
                 ] {
                     if !pem.contains("-----BEGIN ") {
-                        return Err(Error::Config(format!(
+                        return Err(Error::config(format!(
                             "secret {id:?}: {field} is not PEM (-----BEGIN …)"
                         )));
                     }
@@ -186,7 +186,7 @@ impl BootstrapBrokers {
             KafkaAuth::Iam => (&self.sasl_iam, "IAM"),
         };
         found.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
-            Error::Config(format!(
+            Error::config(format!(
                 "MSK cluster {arn} has no {mode} brokers: enable that auth on the cluster or set \
                  PINPIPE_KAFKA_AUTH to one it offers"
             ))
@@ -233,10 +233,7 @@ pub async fn resolve(
                 .send()
                 .await
                 .map_err(|e| {
-                    Error::Config(format!(
-                        "looking up MSK cluster {arn}'s brokers: {}",
-                        aws_sdk_kafka::error::DisplayErrorContext(&e)
-                    ))
+                    Error::config_from(format!("looking up MSK cluster {arn}'s brokers"), e)
                 })?;
             BootstrapBrokers {
                 plaintext: answer.bootstrap_broker_string().map(str::to_owned),
@@ -266,7 +263,7 @@ pub async fn resolve(
     let tokens = match connection.auth {
         KafkaAuth::Iam => {
             let region = region.ok_or_else(|| {
-                Error::Config("MSK IAM auth needs the cluster's region: set AWS_REGION".into())
+                Error::config("MSK IAM auth needs the cluster's region: set AWS_REGION")
             })?;
             Some(iam_token_source(aws, region).await?)
         }
@@ -283,9 +280,9 @@ pub async fn resolve(
 /// called on librdkafka's thread, outside the runtime, and waits there for the credentials.
 async fn iam_token_source(aws: &AwsConfig, region: String) -> Result<OAuthTokenSource> {
     let config = crate::aws::sdk_config(aws, None).await;
-    let provider = config.credentials_provider().ok_or_else(|| {
-        Error::Config("MSK IAM auth: no AWS credentials (the function's role)".into())
-    })?;
+    let provider = config
+        .credentials_provider()
+        .ok_or_else(|| Error::config("MSK IAM auth: no AWS credentials (the function's role)"))?;
     let runtime = tokio::runtime::Handle::current();
     Ok(Arc::new(move || {
         let credentials = runtime
@@ -303,7 +300,7 @@ async fn iam_token_source(aws: &AwsConfig, region: String) -> Result<OAuthTokenS
 
 /// The MSK IAM auth token for `region` signed at `now`, and when it expires (ms since the epoch).
 pub fn iam_token(credentials: Credentials, region: &str, now: SystemTime) -> Result<(String, i64)> {
-    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("signing the MSK IAM token: {e}"));
+    let bad = |e: &dyn std::fmt::Display| Error::config(format!("signing the MSK IAM token: {e}"));
     let host = format!("kafka.{region}.amazonaws.com");
     let url = format!("https://{host}/?Action=kafka-cluster%3AConnect");
     let identity: Identity = credentials.into();

@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_kinesis::error::DisplayErrorContext;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 use futures::future::try_join_all;
 use serde_json::Value;
@@ -102,7 +101,7 @@ impl ShardCheckpoints {
     pub fn load(path: Option<&Path>) -> Result<Self> {
         let positions = match path {
             Some(p) if p.exists() => serde_json::from_slice(&std::fs::read(p)?)
-                .map_err(|e| Error::Kinesis(format!("checkpoint file {}: {e}", p.display())))?,
+                .map_err(|e| Error::kinesis_from(format!("checkpoint file {}", p.display()), e))?,
             _ => BTreeMap::new(),
         };
         Ok(ShardCheckpoints {
@@ -206,7 +205,7 @@ impl<I: Invoke> Runner<I> {
     /// `until_caught_up`), or with an error when a batch ran out of retries.
     pub async fn run(&self) -> Result<RunSummary> {
         if self.options.batch_size == 0 || self.options.batch_size > 10_000 {
-            return Err(Error::Kinesis(format!(
+            return Err(Error::kinesis(format!(
                 "batch size {} is outside 1..=10000",
                 self.options.batch_size
             )));
@@ -476,7 +475,7 @@ impl<I: Invoke> Runner<I> {
     ) -> Result<()> {
         let first = records.first().map_or("?", |r| r.sequence_number.as_str());
         let Some(destination) = &self.on_failure else {
-            return Err(Error::Kinesis(format!(
+            return Err(Error::kinesis(format!(
                 "{}/{}: batch from sequence number {first} discarded ({}) and no on-failure destination; the shard stays at its last checkpoint",
                 shard.stream,
                 shard.id,
@@ -548,8 +547,8 @@ fn event_record(record: &Record) -> EventRecord {
     }
 }
 
-fn kinesis_error(doing: &str, e: impl std::error::Error) -> Error {
-    Error::Kinesis(format!("{doing}: {}", DisplayErrorContext(e)))
+fn kinesis_error(doing: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::kinesis_from(doing, e)
 }
 
 /// 100 ms × 2^attempt, capped at 5 s.

@@ -210,7 +210,7 @@ pub async fn apply(table: &mut LakeTable, plan: &Plan) -> Result<Sweep> {
             views
                 .get(path)
                 .cloned()
-                .ok_or_else(|| Error::Warehouse(format!("{path}: not in the swept snapshot")))?,
+                .ok_or_else(|| Error::warehouse(format!("{path}: not in the swept snapshot")))?,
         );
     }
     // no read predicate: the sweep read only the files it removes, so a concurrent append (any

@@ -8,6 +8,8 @@
 pub mod dedup;
 mod ind_index;
 pub mod maintenance;
+#[cfg(feature = "sql")]
+pub mod partition;
 pub mod position;
 pub mod raw_progress;
 mod raw_zone;
@@ -15,13 +17,20 @@ mod raw_zone;
 pub mod sql;
 mod table;
 mod warehouse;
+mod writer;
 
 /// The object store the lake reads and writes through.
 pub use deltalake::ObjectStore;
+/// The Arrow version the lake's batches use (deltalake's, with its CSV and pretty-print parts).
+pub use deltalake::arrow;
+/// The errors of the crates the lake is built on, kept as sources by [`crate::Error`].
+#[cfg(feature = "sql")]
+pub use deltalake::datafusion::error::DataFusionError;
+pub use deltalake::{DeltaTableError, parquet::errors::ParquetError};
 pub use ind_index::{CatchUp, IndIndex};
 pub use position::{Position, SourceKey};
 pub use raw_progress::{ProgressDocs, RAW_SETTLE, RawProgress};
 pub use raw_zone::{Landed, RawObject, RawZone};
-pub(crate) use table::table_properties;
 pub use table::{Appended, Checkpoint, LakeTable, Swap};
 pub use warehouse::{TableId, Warehouse};
+pub use writer::{Commit, Prepared, QuarantineWriter, RowWriter, Written};

@@ -26,6 +26,9 @@ pub enum SourceKey {
     /// The raw objects a table has taken in (the daily batch run): the id of a progress document
     /// (`lake::raw_progress`), per batch table.
     RawProgress { table: crate::Table },
+    /// What an insight table's run-date partition was computed from: a fingerprint of the batch
+    /// tables' progress (the daily run), per run date.
+    InsightInputs { run_date: chrono::NaiveDate },
 }
 
 impl SourceKey {
@@ -36,6 +39,7 @@ impl SourceKey {
             SourceKey::Kinesis { stream, shard } => format!("pinpipe/kinesis/{stream}/{shard}"),
             SourceKey::Redrive { stream, shard } => format!("pinpipe/redrive/{stream}/{shard}"),
             SourceKey::RawProgress { table } => format!("pinpipe/raw-progress/{table}"),
+            SourceKey::InsightInputs { run_date } => format!("pinpipe/insights/{run_date}"),
             SourceKey::QuarantineRedrive { table } => {
                 format!("pinpipe/quarantine-redrive/{table}")
             }

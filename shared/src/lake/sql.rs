@@ -2,40 +2,30 @@
 //! issue: `batch_pin`, `stream_geo`, `quarantine`, … (tables not written yet are simply absent).
 
 use std::io::Write;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate};
+use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::SessionContext;
 use serde_json::{Number, Value};
 
 use super::table::LakeTable;
 use super::warehouse::{TableId, Warehouse};
-use crate::Result;
+use crate::insight::Insight;
 use crate::record::format_timestamp;
-
-/// The insight tables of spec §5, each at `tables/analytics/<name>`.
-pub const INSIGHTS: [&str; 9] = [
-    "popular_category_by_country",
-    "posts_per_category_by_year",
-    "top_user_by_country",
-    "top_user_overall",
-    "popular_category_by_age_group",
-    "median_followers_by_age_group",
-    "users_joined_by_year",
-    "median_followers_by_join_year",
-    "median_followers_by_age_group_and_join_year",
-];
+use crate::{Result, Table};
 
 /// A DataFusion session with every existing table of the warehouse registered: the cleaned tables,
 /// the quarantine and the insights. Returns the registered names.
 pub async fn session(warehouse: &Warehouse) -> Result<(SessionContext, Vec<String>)> {
     let ctx = SessionContext::new();
     let mut names = Vec::new();
-    let tables = TableId::ALL.map(|id| (id.sql_name(), id.path()));
-    let insights = INSIGHTS.map(|name| (name.to_owned(), format!("tables/analytics/{name}")));
-    for (name, path) in tables.into_iter().chain(insights) {
-        if let Some(delta) = LakeTable::load_existing(warehouse, &path).await? {
+    for id in TableId::every() {
+        let name = id.sql_name();
+        if let Some(delta) = LakeTable::load_existing(warehouse, &id.path()).await? {
             delta.update_datafusion_session(&ctx.state())?;
             ctx.register_table(name.as_str(), delta.table_provider().await?)?;
             names.push(name);
@@ -49,6 +39,36 @@ pub async fn table_version(warehouse: &Warehouse, path: &str) -> Result<Option<u
     Ok(LakeTable::load_existing(warehouse, path)
         .await?
         .and_then(|t| t.version()))
+}
+
+/// Runs `queries` in order over the batch tables (each created empty where none exists yet), each
+/// result registered under its query's name for the queries after it; returns each one's rows (at
+/// least one, possibly empty, batch: a day without rows still has a schema).
+pub async fn run_in_order(
+    warehouse: &Warehouse,
+    queries: &[Insight],
+) -> Result<Vec<Vec<RecordBatch>>> {
+    let ctx = SessionContext::new();
+    for table in Table::ALL {
+        let id = TableId::Batch(table);
+        let lake = LakeTable::open(warehouse, id).await?;
+        let delta = lake.delta();
+        delta.update_datafusion_session(&ctx.state())?;
+        ctx.register_table(id.sql_name().as_str(), delta.table_provider().await?)?;
+    }
+    let mut results = Vec::with_capacity(queries.len());
+    for query in queries {
+        let frame = ctx.sql(query.sql).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let mut batches = frame.collect().await?;
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(schema.clone()));
+        }
+        let table = MemTable::try_new(schema, vec![batches.clone()])?;
+        ctx.register_table(query.name, Arc::new(table))?;
+        results.push(batches);
+    }
+    Ok(results)
 }
 
 /// Runs one query.

@@ -203,7 +203,12 @@ impl LakeTable {
         match table.load().await {
             Ok(()) => {}
             Err(DeltaTableError::NotATable(_)) => {
-                let schema = StructType::try_from_arrow(id.schema().as_ref())?;
+                let Some(schema) = id.schema() else {
+                    return Err(Error::warehouse(format!(
+                        "{id} is created by its first write, not opened empty"
+                    )));
+                };
+                let schema = StructType::try_from_arrow(schema.as_ref())?;
                 let created = table
                     .create()
                     .with_table_name(id.sql_name())

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::config::AwsConfig;
+use crate::insight::{INSIGHTS, Insight};
 use crate::{Error, Result, Table};
 
 /// A table of the lake, by its place in the layout.
@@ -21,9 +22,12 @@ pub enum TableId {
     Stream(Table),
     /// `tables/quarantine`: rejections of every path.
     Quarantine,
+    /// `tables/analytics/<name>`: an insight, one partition per run date (spec §5).
+    Insight(Insight),
 }
 
 impl TableId {
+    /// The cleaned tables and the quarantine.
     pub const ALL: [TableId; 7] = [
         TableId::Batch(Table::Pin),
         TableId::Batch(Table::Geo),
@@ -34,28 +38,43 @@ impl TableId {
         TableId::Quarantine,
     ];
 
+    /// The nine insight tables, in the order they are computed.
+    pub fn insights() -> impl Iterator<Item = TableId> {
+        INSIGHTS.into_iter().map(TableId::Insight)
+    }
+
+    /// Every table of the lake: [`TableId::ALL`], then the insights.
+    pub fn every() -> impl Iterator<Item = TableId> {
+        TableId::ALL.into_iter().chain(TableId::insights())
+    }
+
     /// The path under the warehouse root.
     pub fn path(self) -> String {
         match self {
             TableId::Batch(t) => format!("tables/batch/{t}"),
             TableId::Stream(t) => format!("tables/stream/{t}"),
             TableId::Quarantine => "tables/quarantine".to_owned(),
+            TableId::Insight(i) => format!("tables/analytics/{}", i.name),
         }
     }
 
-    /// The name SQL sees: `batch_pin`, `stream_geo`, `quarantine`.
+    /// The name SQL sees: `batch_pin`, `stream_geo`, `quarantine`, an insight's name.
     pub fn sql_name(self) -> String {
         match self {
             TableId::Batch(t) => format!("batch_{t}"),
             TableId::Stream(t) => format!("stream_{t}"),
             TableId::Quarantine => "quarantine".to_owned(),
+            TableId::Insight(i) => i.name.to_owned(),
         }
     }
 
-    pub fn schema(self) -> SchemaRef {
+    /// The schema a table is created with; `None` for an insight, whose first write creates it
+    /// with its query's columns and `run_date`.
+    pub fn schema(self) -> Option<SchemaRef> {
         match self {
-            TableId::Batch(t) | TableId::Stream(t) => crate::schema::schema(t),
-            TableId::Quarantine => crate::schema::quarantine_schema(),
+            TableId::Batch(t) | TableId::Stream(t) => Some(crate::schema::schema(t)),
+            TableId::Quarantine => Some(crate::schema::quarantine_schema()),
+            TableId::Insight(_) => None,
         }
     }
 }
@@ -79,12 +98,12 @@ impl Warehouse {
     pub fn open(uri: &str, aws: &AwsConfig) -> Result<Self> {
         deltalake::aws::register_handlers(None);
         let mut root = if uri.contains("://") {
-            Url::parse(uri).map_err(|e| Error::Warehouse(format!("{uri}: {e}")))?
+            Url::parse(uri).map_err(|e| Error::warehouse_from(uri, e))?
         } else {
             std::fs::create_dir_all(uri)?;
             let path = std::fs::canonicalize(uri)?;
             Url::from_directory_path(&path)
-                .map_err(|()| Error::Warehouse(format!("{uri}: not an absolute directory")))?
+                .map_err(|()| Error::warehouse(format!("{uri}: not an absolute directory")))?
         };
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
@@ -93,7 +112,7 @@ impl Warehouse {
             "s3" | "s3a" => aws.storage_options(),
             "file" => HashMap::new(),
             other => {
-                return Err(Error::Warehouse(format!(
+                return Err(Error::warehouse(format!(
                     "{uri}: unsupported scheme {other}"
                 )));
             }
@@ -114,7 +133,7 @@ impl Warehouse {
         let mut url = self
             .root
             .join(path)
-            .map_err(|e| Error::Warehouse(format!("{path}: {e}")))?;
+            .map_err(|e| Error::warehouse_from(path, e))?;
         if !url.path().ends_with('/') {
             url.set_path(&format!("{}/", url.path()));
         }
@@ -127,7 +146,7 @@ impl Warehouse {
         self.object_store("")?
             .put(&object_store::path::Path::from(name), bytes.into())
             .await
-            .map_err(|e| Error::Warehouse(format!("writing {name}: {e}")))?;
+            .map_err(|e| Error::store(format!("writing {name}"), e))?;
         Ok(())
     }
 
@@ -152,7 +171,7 @@ impl crate::kinesis::OnFailure for Warehouse {
             self.object_store("")?
                 .put(&object_store::path::Path::from(key.as_str()), body.into())
                 .await
-                .map_err(|e| Error::Warehouse(format!("writing {key}: {e}")))?;
+                .map_err(|e| Error::store(format!("writing {key}"), e))?;
             Ok(())
         })
     }

@@ -82,7 +82,7 @@ impl MysqlSource {
     pub async fn connect_secret(url: &str, secret_id: &str, aws: &AwsConfig) -> Result<Self> {
         let text = crate::aws::secret_string(aws, secret_id).await?;
         let secret: RdsSecret = serde_json::from_str(&text).map_err(|e| {
-            Error::Config(format!(
+            Error::config(format!(
                 "secret {secret_id:?} is not an RDS secret (username, password, host, …): {e}"
             ))
         })?;
@@ -225,7 +225,7 @@ impl MysqlSource {
 
 fn options(url: &str) -> Result<MySqlConnectOptions> {
     MySqlConnectOptions::from_str(url).map_err(|e| {
-        Error::Config(format!(
+        Error::config(format!(
             "source database URL: {e} (expected mysql://user:password@host:port/database)"
         ))
     })
