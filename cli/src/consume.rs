@@ -76,7 +76,7 @@ pub fn consume_kinesis(args: ConsumeKinesis, stderr: &mut dyn Write) -> Result<(
     let config = StreamConsumerConfig {
         warehouse: args.warehouse.clone(),
         routes: StreamRoutes::parse(&args.stream_tables)?,
-        metrics_namespace: "pinpipe".into(),
+        metrics: pinpipe::metrics::Emf::Off,
         aws: aws.clone(),
     };
     let options = RunnerOptions {
@@ -99,7 +99,7 @@ pub fn consume_kinesis(args: ConsumeKinesis, stderr: &mut dyn Write) -> Result<(
         .enable_all()
         .build()?;
     let summary = runtime.block_on(async {
-        let state = kinesis_consumer::State::new(&config, false)
+        let state = kinesis_consumer::State::new(&config)
             .map_err(|e| pinpipe::Error::config_from("starting the function", e))?;
         let client = kinesis_client(&aws).await;
         let mut runner = Runner::new(client, InProcess(state), options);

@@ -61,7 +61,7 @@ pub fn consume_kafka(args: ConsumeKafka, stderr: &mut dyn Write) -> Result<(), C
     let config = MskConsumerConfig {
         warehouse: args.warehouse.clone(),
         routes: TopicRoutes::parse(&args.topic_tables)?,
-        metrics_namespace: "pinpipe".into(),
+        metrics: pinpipe::metrics::Emf::Off,
         aws: AwsConfig::from_env(),
     };
     let options = KafkaRunnerOptions {
@@ -79,7 +79,7 @@ pub fn consume_kafka(args: ConsumeKafka, stderr: &mut dyn Write) -> Result<(), C
         .enable_all()
         .build()?;
     let summary = runtime.block_on(async {
-        let state = msk_consumer::State::new(&config, false)
+        let state = msk_consumer::State::new(&config)
             .map_err(|e| pinpipe::Error::config_from("starting the function", e))?;
         KafkaRunner::new(InProcess(state), options)
             .await?

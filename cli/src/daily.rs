@@ -36,7 +36,7 @@ pub fn daily(args: Daily, stdout: &mut dyn Write) -> Result<(), CliError> {
     let config = DailyConfig {
         warehouse: args.warehouse,
         routes: TopicRoutes::parse(&args.topic_tables)?,
-        metrics_namespace: "pinpipe".into(),
+        metrics: pinpipe::metrics::Emf::Off,
         budget_seconds: args.budget_seconds,
         chunk_mb: args.chunk_mb.max(1),
         aws: AwsConfig::from_env(),
@@ -51,7 +51,7 @@ pub fn daily(args: Daily, stdout: &mut dyn Write) -> Result<(), CliError> {
         .build()?;
     let summary = runtime
         .block_on(async {
-            let state = daily_analytics::State::new(&config, false)?;
+            let state = daily_analytics::State::new(&config)?;
             let report = state.run(&request, Utc::now()).await?;
             Ok::<_, daily_analytics::Error>(daily_analytics::DailySummary::from(&report))
         })

@@ -186,10 +186,9 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             &MskConsumerConfig {
                 warehouse: args.warehouse.clone(),
                 routes: TopicRoutes::default(),
-                metrics_namespace: "pinpipe".into(),
+                metrics: pinpipe::metrics::Emf::Off,
                 aws: aws.clone(),
             },
-            false,
         )
         .map_err(failed)?;
         if let Some(brokers) = &args.brokers {
@@ -254,10 +253,9 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             &StreamConsumerConfig {
                 warehouse: args.warehouse.clone(),
                 routes: StreamRoutes::default(),
-                metrics_namespace: "pinpipe".into(),
+                metrics: pinpipe::metrics::Emf::Off,
                 aws: aws.clone(),
             },
-            false,
         )
         .map_err(failed)?;
         if let Some(client) = &kinesis_client {
@@ -323,12 +321,11 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             &DailyConfig {
                 warehouse: args.warehouse.clone(),
                 routes: TopicRoutes::default(),
-                metrics_namespace: "pinpipe".into(),
+                metrics: pinpipe::metrics::Emf::Off,
                 budget_seconds: 600,
                 chunk_mb: pinpipe::daily::DEFAULT_CHUNK_MB,
                 aws: aws.clone(),
             },
-            false,
         )
         .map_err(failed)?;
         let request = daily_analytics::DailyRequest {

@@ -4,6 +4,32 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+/// Where a function's EMF lines go, chosen by its configuration: standard output under a namespace
+/// (on Lambda, where CloudWatch reads them), or nowhere (a local run, whose report counts the same).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Emf {
+    Stdout { namespace: String },
+    Off,
+}
+
+impl Emf {
+    /// Standard output under `namespace`.
+    pub fn stdout(namespace: impl Into<String>) -> Self {
+        Emf::Stdout {
+            namespace: namespace.into(),
+        }
+    }
+
+    /// Prints the lines `lines` makes for the namespace; makes none when off.
+    pub fn emit<I: IntoIterator<Item = String>>(&self, lines: impl FnOnce(&str) -> I) {
+        if let Emf::Stdout { namespace } = self {
+            for line in lines(namespace) {
+                println!("{line}");
+            }
+        }
+    }
+}
+
 /// A metric's unit, as CloudWatch names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {

@@ -111,10 +111,10 @@ fn state(uri: &str, aws: &AwsConfig) -> kinesis_consumer::State {
     let config = StreamConsumerConfig {
         warehouse: uri.to_owned(),
         routes: StreamRoutes::default(),
-        metrics_namespace: "pinpipe".into(),
+        metrics: pinpipe::metrics::Emf::Off,
         aws: aws.clone(),
     };
-    kinesis_consumer::State::new(&config, false).unwrap()
+    kinesis_consumer::State::new(&config).unwrap()
 }
 
 /// Generated posts with distinct inds from `first` (the generator's re-sends renumbered).

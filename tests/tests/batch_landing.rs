@@ -147,10 +147,10 @@ async fn every_sample_event_is_a_kafka_event_the_msk_consumer_takes_without_fail
     let config = pinpipe::config::MskConsumerConfig {
         warehouse: uri.clone(),
         routes: TopicRoutes::default(),
-        metrics_namespace: "pinpipe".into(),
+        metrics: pinpipe::metrics::Emf::Off,
         aws: AwsConfig::default(),
     };
-    let state = msk_consumer::State::new(&config, false).unwrap();
+    let state = msk_consumer::State::new(&config).unwrap();
     let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/msk-consumer");
     for name in ["geo.json", "pin.json", "poison.json", "user.json"] {
         let event: Value =

@@ -58,11 +58,11 @@ impl Handler {
         let config = MskConsumerConfig {
             warehouse: warehouse.to_owned(),
             routes: TopicRoutes::default(),
-            metrics_namespace: "pinpipe".into(),
+            metrics: pinpipe::metrics::Emf::Off,
             aws: aws.clone(),
         };
         Handler {
-            state: msk_consumer::State::new(&config, false).unwrap(),
+            state: msk_consumer::State::new(&config).unwrap(),
             calls: AtomicU64::new(0),
             crash_on: Vec::new(),
             lose_answer_on: Vec::new(),

@@ -519,12 +519,12 @@ async fn every_daily_analytics_sample_event_runs_through_the_handler() {
     let config = pinpipe::config::DailyConfig {
         warehouse: uri,
         routes: TopicRoutes::default(),
-        metrics_namespace: "pinpipe".into(),
+        metrics: pinpipe::metrics::Emf::Off,
         budget_seconds: 600,
         chunk_mb: 64,
         aws: AwsConfig::default(),
     };
-    let state = daily_analytics::State::new(&config, false).unwrap();
+    let state = daily_analytics::State::new(&config).unwrap();
     let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/daily-analytics");
     let mut seen = Vec::new();
     for name in ["scheduled.json", "backfill.json", "bad-date.json"] {

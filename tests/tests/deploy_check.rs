@@ -686,7 +686,7 @@ async fn each_function_runs_its_sample_events_on_s3_as_its_role_allows_and_needs
     let config = MskConsumerConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
     // twice, the second time from a cold start: a redelivered batch reads what the first landed
     for _ in 0..2 {
-        let state = msk_consumer::State::new(&config, false).unwrap();
+        let state = msk_consumer::State::new(&config).unwrap();
         for name in ["pin.json", "geo.json", "user.json", "poison.json"] {
             let event = sample("msk-consumer", name);
             msk_consumer::handle_json(&state, event).await.unwrap();
@@ -698,7 +698,7 @@ async fn each_function_runs_its_sample_events_on_s3_as_its_role_allows_and_needs
     let s3 = RoleS3::start(&stack, "KinesisConsumerFunction", &bucket, &dir);
     let env = s3.env(&stack);
     let config = StreamConsumerConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let state = kinesis_consumer::State::new(&config, false).unwrap();
+    let state = kinesis_consumer::State::new(&config).unwrap();
     let samples = ["pin", "geo", "user", "poison", "emulator-format"];
     for name in samples {
         let event = sample("kinesis-consumer", &format!("{name}.json"));
@@ -710,7 +710,7 @@ async fn each_function_runs_its_sample_events_on_s3_as_its_role_allows_and_needs
     let s3 = RoleS3::start(&stack, "DailyAnalyticsFunction", &bucket, &dir);
     let env = s3.env(&stack);
     let config = DailyConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let state = daily_analytics::State::new(&config, false).unwrap();
+    let state = daily_analytics::State::new(&config).unwrap();
     let event = sample("daily-analytics", "scheduled.json");
     let summary = daily_analytics::handle_json(&state, event).await.unwrap();
     assert!(summary.rows_written > 0, "{summary:?}");

@@ -366,15 +366,12 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
     // the consumers, fed by the local event-source runners, into one warehouse
     let uri = format!("s3://{}/lake", moto.bucket("e2e"));
     let aws = moto.aws();
-    let msk = msk_consumer::State::new(
-        &MskConsumerConfig {
-            warehouse: uri.clone(),
-            routes: TopicRoutes::default(),
-            metrics_namespace: "pinpipe".into(),
-            aws: aws.clone(),
-        },
-        false,
-    )
+    let msk = msk_consumer::State::new(&MskConsumerConfig {
+        warehouse: uri.clone(),
+        routes: TopicRoutes::default(),
+        metrics: pinpipe::metrics::Emf::Off,
+        aws: aws.clone(),
+    })
     .unwrap();
     let landed = KafkaRunner::new(
         MskInProcess(msk),
@@ -396,15 +393,12 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
     .unwrap();
     assert_eq!(landed.records(), 3 * 2019, "{landed:?}");
     assert_eq!(landed.failed_invocations, 0);
-    let stream_consumer = kinesis_consumer::State::new(
-        &StreamConsumerConfig {
-            warehouse: uri.clone(),
-            routes: StreamRoutes::default(),
-            metrics_namespace: "pinpipe".into(),
-            aws: aws.clone(),
-        },
-        false,
-    )
+    let stream_consumer = kinesis_consumer::State::new(&StreamConsumerConfig {
+        warehouse: uri.clone(),
+        routes: StreamRoutes::default(),
+        metrics: pinpipe::metrics::Emf::Off,
+        aws: aws.clone(),
+    })
     .unwrap();
     let streamed = Runner::new(
         kinesis.clone(),

@@ -35,10 +35,10 @@ fn consumer_state(warehouse: &str, aws: &AwsConfig) -> kinesis_consumer::State {
     let config = StreamConsumerConfig {
         warehouse: warehouse.to_owned(),
         routes: StreamRoutes::default(),
-        metrics_namespace: "pinpipe".into(),
+        metrics: pinpipe::metrics::Emf::Off,
         aws: aws.clone(),
     };
-    kinesis_consumer::State::new(&config, false).unwrap()
+    kinesis_consumer::State::new(&config).unwrap()
 }
 
 /// `pinpipe clean` of the real rows of `table`, by `ind`.

@@ -137,17 +137,14 @@ pub struct State {
     config: DailyConfig,
     /// One run at a time per container (a retried event waits for the run in flight).
     running: Mutex<()>,
-    /// Print EMF metric lines on stdout (CloudWatch reads them there); off for local runs.
-    emit_metrics: bool,
 }
 
 impl State {
-    pub fn new(config: &DailyConfig, emit_metrics: bool) -> Result<Self, Error> {
+    pub fn new(config: &DailyConfig) -> Result<Self, Error> {
         Ok(State {
             warehouse: Warehouse::open(&config.warehouse, &config.aws)?,
             config: config.clone(),
             running: Mutex::new(()),
-            emit_metrics,
         })
     }
 
@@ -167,11 +164,9 @@ impl State {
         };
         let _one_at_a_time = self.running.lock().await;
         let report = daily::run(&self.warehouse, &options).await?;
-        if self.emit_metrics {
-            for line in report.metric_lines(&self.config.metrics_namespace, Utc::now()) {
-                println!("{line}");
-            }
-        }
+        self.config
+            .metrics
+            .emit(|namespace| report.metric_lines(namespace, Utc::now()));
         Ok(report)
     }
 }

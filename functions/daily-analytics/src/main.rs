@@ -11,6 +11,6 @@ async fn main() -> Result<(), Error> {
         "daily_analytics",
     );
     let config = DailyConfig::from_env()?;
-    let state = State::new(&config, true)?;
+    let state = State::new(&config)?;
     lambda_runtime::run(service_fn(|event| handle(&state, event))).await
 }

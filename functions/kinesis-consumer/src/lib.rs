@@ -15,7 +15,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::StreamConsumerConfig;
 use pinpipe::error::Failure;
 use pinpipe::lake::Warehouse;
-use pinpipe::metrics::{MetricSet, Unit};
+use pinpipe::metrics::{Emf, MetricSet, Unit};
 use pinpipe::stream::{ShardBatch, ShardRecord, ShardReport, StreamConsumer};
 use tokio::sync::Mutex;
 use tracing::info;
@@ -50,18 +50,16 @@ impl From<Error> for Diagnostic {
 /// Built once at cold start: the warm table handles live here between invocations.
 pub struct State {
     consumer: Mutex<StreamConsumer>,
-    metrics_namespace: String,
-    /// Print EMF metric lines on stdout (CloudWatch reads them there); off for in-process runners.
-    emit_metrics: bool,
+    /// Where the EMF metric lines go (stdout on Lambda, where CloudWatch reads them).
+    metrics: Emf,
 }
 
 impl State {
-    pub fn new(config: &StreamConsumerConfig, emit_metrics: bool) -> Result<Self, Error> {
+    pub fn new(config: &StreamConsumerConfig) -> Result<Self, Error> {
         let warehouse = Warehouse::open(&config.warehouse, &config.aws)?;
         Ok(State {
             consumer: Mutex::new(StreamConsumer::new(warehouse, config.routes.clone())),
-            metrics_namespace: config.metrics_namespace.clone(),
-            emit_metrics,
+            metrics: config.metrics.clone(),
         })
     }
 }
@@ -90,17 +88,12 @@ pub async fn handle(
     }
     drop(consumer);
     let response = partial_batch_response(&reports);
-    if state.emit_metrics {
-        let at = Utc::now();
-        for line in metric_lines(&state.metrics_namespace, &reports, at) {
-            println!("{line}");
-        }
-        let failed = response.batch_item_failures.len() as u64;
-        println!(
-            "{}",
-            invocation_metric_line(&state.metrics_namespace, false, failed, at)
-        );
-    }
+    let (at, failed) = (Utc::now(), response.batch_item_failures.len() as u64);
+    state.metrics.emit(|namespace| {
+        let mut lines = metric_lines(namespace, &reports, at);
+        lines.push(invocation_metric_line(namespace, false, failed, at));
+        lines
+    });
     info!(
         request_id = %event.context.request_id,
         shards = reports.len(),
@@ -153,12 +146,9 @@ fn checked_batches(
 
 /// The EMF line of an invocation failed as a whole: all its records failed.
 fn poison_metric(state: &State, records: u64) {
-    if state.emit_metrics {
-        println!(
-            "{}",
-            invocation_metric_line(&state.metrics_namespace, true, records, Utc::now())
-        );
-    }
+    state
+        .metrics
+        .emit(|namespace| [invocation_metric_line(namespace, true, records, Utc::now())]);
 }
 
 /// One EMF line per invocation, by function only: `InvocationsFailed` (0 or 1) and `RecordsFailed`

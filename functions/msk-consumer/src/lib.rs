@@ -19,7 +19,7 @@ use pinpipe::config::MskConsumerConfig;
 use pinpipe::error::Failure;
 use pinpipe::lake::Warehouse;
 use pinpipe::landing::{KafkaRecord, Lander, LandingReport, PartitionBatch};
-use pinpipe::metrics::MetricSet;
+use pinpipe::metrics::{Emf, MetricSet};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::info;
@@ -80,18 +80,16 @@ pub struct KafkaItemIdentifier {
 /// Built once at cold start.
 pub struct State {
     lander: Mutex<Lander>,
-    metrics_namespace: String,
-    /// Print EMF metric lines on stdout (CloudWatch reads them there); off for in-process runners.
-    emit_metrics: bool,
+    /// Where the EMF metric lines go (stdout on Lambda, where CloudWatch reads them).
+    metrics: Emf,
 }
 
 impl State {
-    pub fn new(config: &MskConsumerConfig, emit_metrics: bool) -> Result<Self, Error> {
+    pub fn new(config: &MskConsumerConfig) -> Result<Self, Error> {
         let warehouse = Warehouse::open(&config.warehouse, &config.aws)?;
         Ok(State {
             lander: Mutex::new(Lander::new(warehouse, config.routes.clone())?),
-            metrics_namespace: config.metrics_namespace.clone(),
-            emit_metrics,
+            metrics: config.metrics.clone(),
         })
     }
 }
@@ -121,16 +119,9 @@ pub async fn handle(
         }
     }
     drop(lander);
-    if state.emit_metrics {
-        for line in metric_lines(
-            &state.metrics_namespace,
-            &reports,
-            failed.is_some(),
-            Utc::now(),
-        ) {
-            println!("{line}");
-        }
-    }
+    state
+        .metrics
+        .emit(|namespace| metric_lines(namespace, &reports, failed.is_some(), Utc::now()));
     info!(
         request_id = %event.context.request_id,
         partitions = reports.len(),

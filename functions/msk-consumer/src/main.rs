@@ -8,6 +8,6 @@ use pinpipe::config::MskConsumerConfig;
 async fn main() -> Result<(), Error> {
     pinpipe::logs::init_json(pinpipe::config::env("RUST_LOG").as_deref(), "msk_consumer");
     let config = MskConsumerConfig::from_env()?;
-    let state = State::new(&config, true)?;
+    let state = State::new(&config)?;
     lambda_runtime::run(service_fn(|event| handle(&state, event))).await
 }

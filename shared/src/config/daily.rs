@@ -1,6 +1,7 @@
 //! The `daily-analytics` function's (and `pinpipe daily`'s) settings.
 
 use super::{AwsConfig, env, warehouse};
+use crate::metrics::Emf;
 use crate::routes::TopicRoutes;
 use crate::{Error, Result};
 
@@ -16,8 +17,9 @@ pub struct DailyConfig {
     pub warehouse: String,
     /// `PINPIPE_TOPIC_TABLES`: `topic=table` pairs for raw topics not named `<prefix>.<table>`.
     pub routes: TopicRoutes,
-    /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `pinpipe`).
-    pub metrics_namespace: String,
+    /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics the function prints
+    /// (default `pinpipe`); a local run sets [`Emf::Off`].
+    pub metrics: Emf,
     /// `PINPIPE_TIME_BUDGET_SECONDS`: no cleaning chunk and no table's maintenance starts later than this many
     /// seconds into the run (default 420: a run stays well inside Lambda's 15 minutes).
     pub budget_seconds: u64,
@@ -44,7 +46,9 @@ impl DailyConfig {
         Ok(DailyConfig {
             warehouse: warehouse(&get)?,
             routes: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
-            metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
+            metrics: Emf::stdout(
+                get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
+            ),
             budget_seconds: number("PINPIPE_TIME_BUDGET_SECONDS", 420)?,
             chunk_mb: number("PINPIPE_CHUNK_MB", DEFAULT_CHUNK_MB)?.max(1),
             aws: AwsConfig::from_lookup(get),

@@ -2,6 +2,7 @@
 
 use super::{AwsConfig, env, warehouse};
 use crate::Result;
+use crate::metrics::Emf;
 use crate::routes::StreamRoutes;
 
 /// The `kinesis-consumer` function's settings (its README lists them).
@@ -11,8 +12,9 @@ pub struct StreamConsumerConfig {
     pub warehouse: String,
     /// `PINPIPE_STREAM_TABLES`: `stream=table` pairs for streams not named `streaming-<prefix>-<table>`.
     pub routes: StreamRoutes,
-    /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `pinpipe`).
-    pub metrics_namespace: String,
+    /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics the function prints
+    /// (default `pinpipe`); a local run sets [`Emf::Off`].
+    pub metrics: Emf,
     pub aws: AwsConfig,
 }
 
@@ -25,7 +27,9 @@ impl StreamConsumerConfig {
         Ok(StreamConsumerConfig {
             warehouse: warehouse(&get)?,
             routes: StreamRoutes::parse(&get("PINPIPE_STREAM_TABLES").unwrap_or_default())?,
-            metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
+            metrics: Emf::stdout(
+                get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
+            ),
             aws: AwsConfig::from_lookup(get),
         })
     }
@@ -52,6 +56,6 @@ mod tests {
             StreamConsumerConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(config.warehouse, "s3://lake/p");
         assert_eq!(config.routes.table_for("clicks"), Some(Table::Pin));
-        assert_eq!(config.metrics_namespace, "pinpipe");
+        assert_eq!(config.metrics, Emf::stdout("pinpipe"));
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{AwsConfig, env, warehouse};
 use crate::Result;
+use crate::metrics::Emf;
 use crate::routes::TopicRoutes;
 
 /// The `msk-consumer` function's settings (its README lists them).
@@ -11,8 +12,9 @@ pub struct MskConsumerConfig {
     pub warehouse: String,
     /// `PINPIPE_TOPIC_TABLES`: `topic=table` pairs for topics not named `<prefix>.<table>`.
     pub routes: TopicRoutes,
-    /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `pinpipe`).
-    pub metrics_namespace: String,
+    /// `PINPIPE_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics the function prints
+    /// (default `pinpipe`); a local run sets [`Emf::Off`].
+    pub metrics: Emf,
     pub aws: AwsConfig,
 }
 
@@ -25,7 +27,9 @@ impl MskConsumerConfig {
         Ok(MskConsumerConfig {
             warehouse: warehouse(&get)?,
             routes: TopicRoutes::parse(&get("PINPIPE_TOPIC_TABLES").unwrap_or_default())?,
-            metrics_namespace: get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
+            metrics: Emf::stdout(
+                get("PINPIPE_METRICS_NAMESPACE").unwrap_or_else(|| "pinpipe".into()),
+            ),
             aws: AwsConfig::from_lookup(get),
         })
     }
