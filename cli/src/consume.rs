@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use pinpipe::config::{AwsConfig, StreamConsumerConfig};
-use pinpipe::kinesis::{Invoke, Runner, RunnerOptions, StartingPosition, kinesis_client};
+use pinpipe::kinesis::kinesis_client;
 use pinpipe::lake::Warehouse;
 use pinpipe::routes::StreamRoutes;
+use pinpipe_local::kinesis::{Invoke, Runner, RunnerOptions, StartingPosition};
 use serde_json::Value;
 
 use crate::CliError;

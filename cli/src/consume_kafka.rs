@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use clap::Args;
 use pinpipe::config::{AwsConfig, MskConsumerConfig};
-use pinpipe::invoke::Invoke;
-use pinpipe::kafka::{KafkaRunner, KafkaRunnerOptions};
 use pinpipe::routes::TopicRoutes;
+use pinpipe_local::Invoke;
+use pinpipe_local::kafka::{KafkaRunner, KafkaRunnerOptions};
 use serde_json::Value;
 
 use crate::CliError;

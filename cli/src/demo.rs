@@ -17,9 +17,9 @@ use pinpipe::config::{
 };
 use pinpipe::emulate::{Mode, Pick, PostSource, post_requests};
 use pinpipe::lake::{Warehouse, sql};
-use pinpipe::report::{self, Section};
 use pinpipe::routes::{self, StreamRoutes, TopicRoutes};
-use pinpipe::sink::MemoryLog;
+use pinpipe_local::MemoryLog;
+use pinpipe_local::report::{self, Section};
 use serde_json::Value;
 
 use crate::CliError;
@@ -195,7 +195,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             let spinner = ProgressBar::new_spinner();
             spinner.set_message("msk-consumer: landing raw batches from Kafka");
             spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-            let options = pinpipe::kafka::KafkaRunnerOptions {
+            let options = pinpipe_local::kafka::KafkaRunnerOptions {
                 brokers: brokers.clone(),
                 topics: topics.clone(),
                 group_id: format!("pinpipe-demo-{}", Utc::now().timestamp_millis()),
@@ -203,9 +203,9 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                 batching_window: std::time::Duration::from_millis(200),
                 max_retries: Some(5),
                 idle_exit: Some(std::time::Duration::from_secs(3)),
-                ..pinpipe::kafka::KafkaRunnerOptions::default()
+                ..pinpipe_local::kafka::KafkaRunnerOptions::default()
             };
-            let landed = pinpipe::kafka::KafkaRunner::new(crate::consume_kafka::InProcess(msk), options)
+            let landed = pinpipe_local::kafka::KafkaRunner::new(crate::consume_kafka::InProcess(msk), options)
                 .await?
                 .run()
                 .await?;
@@ -218,10 +218,10 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                 for (chunk_no, chunk) in records.chunks(args.batch_size.max(1)).enumerate() {
                     let first = (chunk_no * args.batch_size.max(1)) as i64;
                     let now = Utc::now().timestamp_millis();
-                    let events: Vec<pinpipe::kafka::EventRecord> = chunk
+                    let events: Vec<pinpipe_local::kafka::EventRecord> = chunk
                         .iter()
                         .enumerate()
-                        .map(|(i, r)| pinpipe::kafka::EventRecord {
+                        .map(|(i, r)| pinpipe_local::kafka::EventRecord {
                             topic: topic.clone(),
                             partition: partition as i32,
                             offset: first + i as i64,
@@ -232,7 +232,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                             headers: Vec::new(),
                         })
                         .collect();
-                    let event = pinpipe::kafka::kafka_event(
+                    let event = pinpipe_local::kafka::kafka_event(
                         "arn:aws:kafka:local:000000000000:cluster/pinpipe-demo/local",
                         "in-process",
                         &events,
@@ -262,15 +262,15 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
             let spinner = ProgressBar::new_spinner();
             spinner.set_message("kinesis-consumer: cleaning the streams");
             spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-            let read = pinpipe::kinesis::Runner::new(
+            let read = pinpipe_local::kinesis::Runner::new(
                 client.clone(),
                 crate::consume::InProcess(kinesis),
-                pinpipe::kinesis::RunnerOptions {
+                pinpipe_local::kinesis::RunnerOptions {
                     streams: streams.clone(),
                     batch_size: args.batch_size.max(1),
                     until_caught_up: true,
                     poll_interval: std::time::Duration::from_millis(50),
-                    ..pinpipe::kinesis::RunnerOptions::default()
+                    ..pinpipe_local::kinesis::RunnerOptions::default()
                 },
             )
             .run()
@@ -284,17 +284,17 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                 for (chunk_no, chunk) in records.chunks(args.batch_size.max(1)).enumerate() {
                     let first = chunk_no * args.batch_size.max(1);
                     let arrival = Utc::now().timestamp_millis() as f64 / 1000.0;
-                    let events: Vec<pinpipe::kinesis::EventRecord> = chunk
+                    let events: Vec<pinpipe_local::kinesis::EventRecord> = chunk
                         .iter()
                         .enumerate()
-                        .map(|(i, r)| pinpipe::kinesis::EventRecord {
+                        .map(|(i, r)| pinpipe_local::kinesis::EventRecord {
                             partition_key: r.key.clone().unwrap_or_else(|| "0".into()),
                             sequence_number: format!("{:056}", first + i),
                             data: r.value.clone(),
                             approximate_arrival: arrival,
                         })
                         .collect();
-                    let event = pinpipe::kinesis::kinesis_event(
+                    let event = pinpipe_local::kinesis::kinesis_event(
                         &format!("arn:aws:kinesis:local:000000000000:stream/{stream}"),
                         "local",
                         &format!("shardId-{shard:012}"),

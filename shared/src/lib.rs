@@ -10,10 +10,9 @@
 //!   appended exactly once; [`lake::sql`] (feature `sql`) queries them with DataFusion.
 //! - [`stream`] (feature `lake`): the stream path — a shard's Kinesis records into the stream
 //!   tables, exactly once; [`metrics`]: CloudWatch Embedded Metric Format lines.
-//! - [`kinesis`] (feature `kinesis`): the Kinesis client, the `KinesisEvent` wire format and the
-//!   local event-source runner (`pinpipe consume-kinesis`).
-//! - [`kafka`] (feature `kafka`): the MSK `KafkaEvent` wire format and the local Kafka event-source
-//!   runner (`pinpipe consume-kafka`); [`invoke`]: the handler a runner feeds.
+//! - [`kinesis`] (feature `kinesis`): the Kinesis client; [`kafka`] (feature `msk`): an MSK
+//!   cluster's brokers and auth. (The local event-source runners, the events they build and the
+//!   demo's report are laptop tooling: the `pinpipe-local` crate.)
 //! - [`landing`] (feature `lake`): the batch path's landing — a topic partition's Kafka records into
 //!   the raw zone, bad values to the quarantine.
 //! - [`daily`] (feature `sql`): the daily run — new raw objects into the batch tables, the nine
@@ -25,9 +24,9 @@
 //! - [`emulate`]: the original emulator's HTTP requests for a post, pure.
 //! - [`ingest`]: the ingest API's requests and answers (spec §3.1) — validation, pure.
 //! - [`limits`]: the size limits of every hop (API Gateway, Lambda, Kinesis, Kafka) and the API's own.
-//! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`).
+//! - [`sink`]: handing accepted records to Kafka (feature `kafka`) and Kinesis (feature `kinesis`),
+//!   behind the `TopicSink` / `StreamSink` traits.
 //! - [`logs`] (feature `lambda-logs`): the functions' JSON logs.
-//! - [`report`]: the demo's HTML report (one chart per insight), pure.
 //! - [`config`]: the environment, read once into typed config.
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
@@ -48,9 +47,8 @@ pub mod failpoint;
 pub mod https;
 pub mod ingest;
 pub mod insight;
-pub mod invoke;
 pub mod jsonl;
-#[cfg(feature = "kafka")]
+#[cfg(feature = "msk")]
 pub mod kafka;
 #[cfg(feature = "kinesis")]
 pub mod kinesis;
@@ -66,7 +64,6 @@ pub mod quarantine;
 pub mod record;
 #[cfg(feature = "sql")]
 pub mod redrive;
-pub mod report;
 pub mod routes;
 pub mod schema;
 #[cfg(feature = "sigv4")]

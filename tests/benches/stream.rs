@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use pinpipe::Table;
 use pinpipe::config::{AwsConfig, StreamConsumerConfig};
-use pinpipe::kinesis::{EventRecord, Invoke, Runner, RunnerOptions, kinesis_event};
 use pinpipe::routes::StreamRoutes;
 use pinpipe::source::{Post, Synthetic};
+use pinpipe_local::kinesis::{EventRecord, Invoke, Runner, RunnerOptions, kinesis_event};
 use pinpipe_tests::kinesis::{InProcess, client, create_stream, put_all, unique_prefix};
 use pinpipe_tests::{Moto, TempDir};
 use serde_json::Value;

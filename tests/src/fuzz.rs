@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ingest_api::State;
 use pinpipe::Table;
 use pinpipe::routes::{StreamRoutes, TopicRoutes};
-use pinpipe::sink::MemoryLog;
+use pinpipe_local::MemoryLog;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};

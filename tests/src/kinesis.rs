@@ -1,6 +1,6 @@
 //! Kinesis on the moto server: streams with unique names, records put in order.
 
-use pinpipe::kinesis::Invoke;
+use pinpipe_local::kinesis::Invoke;
 use serde_json::Value;
 
 use crate::Moto;

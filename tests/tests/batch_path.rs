@@ -10,10 +10,10 @@ use chrono::{NaiveDate, Utc};
 use pinpipe::Table;
 use pinpipe::config::{AwsConfig, MskConsumerConfig};
 use pinpipe::daily::{self, DailyOptions, Stages};
-use pinpipe::invoke::Invoke;
-use pinpipe::kafka::{KafkaRunSummary, KafkaRunner, KafkaRunnerOptions};
 use pinpipe::lake::{RawZone, Warehouse};
 use pinpipe::routes::TopicRoutes;
+use pinpipe_local::Invoke;
+use pinpipe_local::kafka::{KafkaRunSummary, KafkaRunner, KafkaRunnerOptions};
 use pinpipe_tests::insights::{
     assert_insights_match_golden, canonical, golden_rows, insight_rows, rows,
 };

@@ -16,12 +16,12 @@ use pinpipe::config::{
 };
 use pinpipe::daily::{self, DailyOptions, Stages};
 use pinpipe::emulate::{Payloads, Pick, PostSource};
-use pinpipe::invoke::Invoke;
-use pinpipe::kafka::{KafkaRunner, KafkaRunnerOptions};
-use pinpipe::kinesis::{Runner, RunnerOptions};
 use pinpipe::lake::Warehouse;
 use pinpipe::routes::{StreamRoutes, TopicRoutes};
 use pinpipe::source::MysqlSource;
+use pinpipe_local::Invoke;
+use pinpipe_local::kafka::{KafkaRunner, KafkaRunnerOptions};
+use pinpipe_local::kinesis::{Runner, RunnerOptions};
 use pinpipe_tests::insights::{canonical, golden_rows, insight_rows, rows};
 use pinpipe_tests::kinesis::{InProcess, client, create_stream, unique_prefix};
 use pinpipe_tests::{MariaDb, Moto, Server, Tansu, TempDir, data_file};

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use pinpipe::Table;
 use pinpipe::config::{AwsConfig, StreamConsumerConfig};
-use pinpipe::kinesis::{EventRecord, Runner, RunnerOptions, kinesis_event};
 use pinpipe::lake::{LakeTable, TableId, Warehouse, sql};
 use pinpipe::routes::StreamRoutes;
 use pinpipe::source::Synthetic;
+use pinpipe_local::kinesis::{EventRecord, Runner, RunnerOptions, kinesis_event};
 use pinpipe_tests::kinesis::{InProcess, client, create_stream, put_all, unique_prefix};
 use pinpipe_tests::{Moto, TempDir, data_file, emulator_payloads, pinpipe};
 use serde_json::{Value, json};
@@ -447,7 +447,7 @@ struct LakeDown {
     invocations: std::sync::atomic::AtomicU32,
 }
 
-impl pinpipe::kinesis::Invoke for LakeDown {
+impl pinpipe_local::kinesis::Invoke for LakeDown {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
         let answer = self.inner.invoke(event).await;
         let n = self
@@ -564,7 +564,7 @@ struct Faulty {
     invocations: std::sync::atomic::AtomicU32,
 }
 
-impl pinpipe::kinesis::Invoke for Faulty {
+impl pinpipe_local::kinesis::Invoke for Faulty {
     async fn invoke(&self, mut event: Value) -> Result<Value, String> {
         let n = self
             .invocations

@@ -11,9 +11,9 @@ use std::process::Command;
 
 use pinpipe::config::AwsConfig;
 use pinpipe::failed_batch;
-use pinpipe::kafka::KafkaRunnerOptions;
-use pinpipe::kinesis::RunnerOptions;
 use pinpipe::lake::{Warehouse, sql};
+use pinpipe_local::kafka::KafkaRunnerOptions;
+use pinpipe_local::kinesis::RunnerOptions;
 use pinpipe_tests::TempDir;
 use serde_json::Value;
 

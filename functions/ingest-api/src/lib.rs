@@ -73,7 +73,7 @@ impl State {
     }
 
     /// The handler over sinks chosen by the caller (`pinpipe demo`: topics and streams held in
-    /// this process, `pinpipe::sink::MemoryLog`, or real ones).
+    /// this process, `pinpipe_local::MemoryLog`, or real ones).
     pub fn with_sinks(
         topics: Arc<dyn TopicSink>,
         streams: Arc<dyn StreamSink>,

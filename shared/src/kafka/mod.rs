@@ -1,11 +1,6 @@
-//! Kafka on the edge of the batch path: the MSK `KafkaEvent` wire format, and a local event-source
-//! runner that consumes topics from a Kafka-protocol broker the way Lambda's MSK trigger does; with
-//! feature `msk`, the brokers of an MSK cluster and its auth modes ([`msk`]).
+//! Kafka at the edge of the batch path: with feature `msk`, the brokers of an MSK cluster and its
+//! auth modes ([`msk`]) the ingest API's producer connects with (the local event-source runner that
+//! consumes topics is `pinpipe_local::kafka`).
 
-mod event;
 #[cfg(feature = "msk")]
 pub mod msk;
-mod runner;
-
-pub use event::{EventRecord, kafka_event};
-pub use runner::{KafkaRunSummary, KafkaRunner, KafkaRunnerOptions, PartitionSummary};

@@ -156,23 +156,3 @@ impl Warehouse {
         Ok(logstore_for(&self.url(path)?, config)?.object_store(None))
     }
 }
-
-/// A warehouse root (a bucket, or a local directory) as a stream mapping's on-failure destination:
-/// the local Kinesis runner writes discarded batches into it.
-#[cfg(feature = "kinesis")]
-impl crate::kinesis::OnFailure for Warehouse {
-    fn put<'a>(
-        &'a self,
-        key: String,
-        body: Vec<u8>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>> {
-        Box::pin(async move {
-            use object_store::ObjectStoreExt;
-            self.object_store("")?
-                .put(&object_store::path::Path::from(key.as_str()), body.into())
-                .await
-                .map_err(|e| Error::store(format!("writing {key}"), e))?;
-            Ok(())
-        })
-    }
-}

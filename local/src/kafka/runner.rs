@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use super::event::{EventRecord, kafka_event};
 use crate::invoke::Invoke;
-use crate::{Error, Result};
+use pinpipe::{Error, Result};
 
 /// How long broker metadata and offset requests may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

@@ -5,7 +5,7 @@
 //! `BisectBatchOnFunctionError`; splitting uses up no retry); a partial batch response retries from
 //! the lowest failed sequence number. A batch out of retries (`MaximumRetryAttempts`) or with
 //! records past `MaximumRecordAgeInSeconds` is discarded to the on-failure destination, written as
-//! Lambda writes it to S3 ([`crate::failed_batch`]); with no destination the runner stops instead
+//! Lambda writes it to S3 ([`pinpipe::failed_batch`]); with no destination the runner stops instead
 //! (nothing is skipped locally). One batch in flight per shard; shards run concurrently.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,11 +21,11 @@ use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use super::event::{EventRecord, kinesis_event};
-use crate::failed_batch::{self, Condition, Discarded};
-use crate::{Error, Result};
+use pinpipe::failed_batch::{self, Condition, Discarded};
+use pinpipe::{Error, Result};
 
 /// A mapping's on-failure destination: where a discarded batch's invocation record is written
-/// (the lake's bucket on AWS; [`crate::lake::Warehouse`] implements it for a bucket or directory).
+/// (the lake's bucket on AWS; [`pinpipe::lake::Warehouse`] implements it for a bucket or directory).
 pub trait OnFailure: Send + Sync {
     fn put<'a>(
         &'a self,
