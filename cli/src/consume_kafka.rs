@@ -51,7 +51,7 @@ pub(crate) struct InProcess(pub(crate) msk_consumer::State);
 
 impl Invoke for InProcess {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
-        msk_consumer::handle_json(&self.0, event)
+        pinpipe_local::invoke::call_json(|e| msk_consumer::handle(&self.0, e), event)
             .await
             .map_err(|e| e.to_string())
     }

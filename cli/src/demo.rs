@@ -237,7 +237,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                         "in-process",
                         &events,
                     );
-                    let answer = msk_consumer::handle_json(&msk, event).await.map_err(failed)?;
+                    let answer = pinpipe_local::invoke::call_json(|e| msk_consumer::handle(&msk, e), event).await.map_err(failed)?;
                     if answer["batchItemFailures"].as_array().is_some_and(|f| !f.is_empty()) {
                         return Err(failed(format!("msk-consumer reported failures: {answer}")));
                     }
@@ -300,7 +300,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                         &format!("shardId-{shard:012}"),
                         &events,
                     );
-                    let answer = kinesis_consumer::handle_json(&kinesis, event)
+                    let answer = pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&kinesis, e), event)
                         .await
                         .map_err(failed)?;
                     if answer["batchItemFailures"].as_array().is_some_and(|f| !f.is_empty()) {

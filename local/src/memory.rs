@@ -57,7 +57,7 @@ impl MemoryLog {
             if let Some(p) = record.partition
                 && usize::try_from(p).is_ok_and(|p| p >= self.partitions)
             {
-                return Err(SinkError::Invalid(format!(
+                return Err(SinkError::NoPartition(format!(
                     "record {i}, field `partition`: {name:?} has {} partitions, 0 to {}",
                     self.partitions,
                     self.partitions - 1
@@ -176,7 +176,7 @@ mod tests {
         let before = log.partitions("t").unwrap();
         assert!(matches!(
             log.append("t", &[record(None, Some(0), "x"), record(None, Some(2), "y")]),
-            Err(SinkError::Invalid(m)) if m.starts_with("record 1, field `partition`")
+            Err(SinkError::NoPartition(m)) if m.starts_with("record 1, field `partition`")
         ));
         assert_eq!(log.partitions("t").unwrap(), before, "nothing appended");
         assert_eq!(log.names(), ["t"]);

@@ -16,8 +16,12 @@ pub enum Error {
     KafkaRestEnvelope(serde_json::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    #[error("not a source row: {0}")]
-    SourceRow(String),
+    #[error("not a source row: {what}{}", caused(.source.as_deref()))]
+    SourceRow {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A setting, a secret or a credential the deployment gives that cannot be used.
     #[error("configuration: {what}{}", caused(.source.as_deref()))]
     Config {
@@ -78,8 +82,12 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
-    #[error("raw zone: {0}")]
-    RawZone(String),
+    #[error("raw zone: {what}{}", caused(.source.as_deref()))]
+    RawZone {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error(
         "source {0} is committed for part of this append: filter the batch by the committed position first"
     )]
@@ -91,8 +99,12 @@ pub enum Error {
     #[cfg(feature = "mysql")]
     #[error("source database: {0}")]
     Mysql(#[from] sqlx::Error),
-    #[error("emulator: {0}")]
-    Emulate(String),
+    #[error("emulator: {what}{}", caused(.source.as_deref()))]
+    Emulate {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[cfg(feature = "lake")]
     #[error("delta: {0}")]
     Delta(#[from] crate::lake::DeltaTableError),
@@ -145,6 +157,9 @@ with_source! {
     Kinesis: kinesis, kinesis_from;
     Redrive: redrive, redrive_from;
     Warehouse: warehouse, warehouse_from;
+    SourceRow: source_row, source_row_from;
+    RawZone: raw_zone, raw_zone_from;
+    Emulate: emulate, emulate_from;
 }
 
 #[cfg(feature = "kafka")]

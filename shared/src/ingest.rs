@@ -81,16 +81,20 @@ pub struct OutRecord {
     pub value: Vec<u8>,
 }
 
-/// Finds the endpoint from the method and path. The path may carry a stage prefix
-/// (`/prod/topics/…`): the endpoint is read from its end.
+/// Finds the endpoint from the method and path. The path may start with a stage (`/prod/topics/…`,
+/// as a stage URL of the original's API reads, and as `pinpipe serve` receives it): one segment of
+/// a stage name's characters (letters, digits, `-`, `_`; at most 128). Nothing else is routed: not
+/// a longer prefix, nor an endpoint inside another's path.
 pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let endpoint = match parts.as_slice() {
-        [.., "topics", topic] => Some(("POST", Endpoint::Topic(decode(topic)))),
-        [.., "streams", stream, "record"] => Some(("PUT", Endpoint::StreamRecord(decode(stream)))),
-        [.., "streams", stream, "records"] => {
-            Some(("PUT", Endpoint::StreamRecords(decode(stream))))
-        }
+    let endpoint_parts = match parts.as_slice() {
+        [stage, rest @ ..] if is_stage(stage) => rest,
+        all => all,
+    };
+    let endpoint = match endpoint_parts {
+        ["topics", topic] => Some(("POST", Endpoint::Topic(decode(topic)))),
+        ["streams", stream, "record"] => Some(("PUT", Endpoint::StreamRecord(decode(stream)))),
+        ["streams", stream, "records"] => Some(("PUT", Endpoint::StreamRecords(decode(stream)))),
         _ => None,
     };
     match endpoint {
@@ -108,6 +112,17 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         )),
         Some((_, endpoint)) => Ok(endpoint),
     }
+}
+
+/// An API Gateway stage name (letters, digits, `-`, `_`; 1 to 128), and not the first segment of
+/// an endpoint.
+fn is_stage(segment: &str) -> bool {
+    (1..=128).contains(&segment.len())
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && segment != "topics"
+        && segment != "streams"
 }
 
 /// Percent-decoding of a path segment (topic and stream names are plain ASCII; `%2E` is a dot).
@@ -339,34 +354,34 @@ fn put_record(
         })?,
         _ => data.get().as_bytes().to_vec(),
     };
-    let explicit = match &record.partition_key {
-        Some(k) if k.is_empty() || k.chars().count() > MAX_PARTITION_KEY => {
-            return Err(ApiError::invalid(format!(
-                "record {i}, field `PartitionKey`: must be 1 to {MAX_PARTITION_KEY} characters"
-            )));
-        }
-        other => other.clone(),
+    // Kinesis requires a partition key of 1 to 256 characters: a record without one is refused, as
+    // Kinesis would refuse it, not given one the client did not choose (the data is checked first,
+    // so a record with both wrong hears of its data)
+    let key_field = if field == "Data" {
+        "PartitionKey"
+    } else {
+        "partition-key"
     };
-    let too_large = |key_len: usize, len: usize| {
+    if let Some(k) = &record.partition_key
+        && (k.is_empty() || k.chars().count() > MAX_PARTITION_KEY)
+    {
+        return Err(ApiError::invalid(format!(
+            "record {i}, field `{key_field}`: must be 1 to {MAX_PARTITION_KEY} characters"
+        )));
+    }
+    let key_len = record.partition_key.as_ref().map_or(0, String::len);
+    let value = checked_value(table, i, field, &bytes, |len| {
         (key_len + len > KINESIS_MAX_RECORD_BYTES).then(|| {
             format!(
                 "record {i}, field `{field}`: data and partition key are {} bytes; a Kinesis record holds at most {KINESIS_MAX_RECORD_BYTES}",
                 key_len + len
             )
         })
-    };
-    let explicit_len = explicit.as_ref().map_or(0, String::len);
-    let value = checked_value(table, i, field, &bytes, |len| too_large(explicit_len, len))?;
-    let key = match explicit {
-        Some(k) => k,
-        // no key: the record's id spreads posts over the shards as the original's did
-        None => {
-            let key = id_of(table, &value).unwrap_or_else(|| "0".into());
-            if let Some(message) = too_large(key.len(), value.len()) {
-                return Err(ApiError::too_large(message));
-            }
-            key
-        }
+    })?;
+    let Some(key) = record.partition_key.clone() else {
+        return Err(ApiError::invalid(format!(
+            "record {i}: field `{key_field}` is missing (Kinesis requires a partition key)"
+        )));
     };
     Ok(OutRecord {
         table,
@@ -408,10 +423,15 @@ fn size_of_body(body: &[u8]) -> Result<(), ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_body("the body is empty"));
     }
-    if body.len() > MAX_BODY_BYTES {
+    body_length(body.len() as u64)
+}
+
+/// A body of `length` bytes is within [`MAX_BODY_BYTES`]: what a server checks of a request's
+/// `Content-Length` before it reads the body (or asks for it, `Expect: 100-continue`).
+pub fn body_length(length: u64) -> Result<(), ApiError> {
+    if length > MAX_BODY_BYTES as u64 {
         return Err(ApiError::too_large(format!(
-            "the body is {} bytes: at most {MAX_BODY_BYTES}",
-            body.len()
+            "the body is {length} bytes: at most {MAX_BODY_BYTES}"
         )));
     }
     Ok(())
@@ -438,9 +458,9 @@ fn checked_value(
             message,
             ..
         }) => match reason {
-            Reason::NotUtf8 | Reason::NotJson | Reason::NotObject => Err(ApiError::invalid(
-                format!("record {i}, field `{field}`: {message}"),
-            )),
+            Reason::NotUtf8 | Reason::NotJson | Reason::NotObject | Reason::TooDeep => Err(
+                ApiError::invalid(format!("record {i}, field `{field}`: {message}")),
+            ),
             Reason::MissingInd
             | Reason::InvalidInd
             | Reason::ConflictingInd
@@ -452,11 +472,6 @@ fn checked_value(
             _ => Ok(bytes.to_vec()),
         },
     }
-}
-
-/// The record's id as text, if it has a usable one.
-fn id_of(table: Table, value: &[u8]) -> Option<String> {
-    clean(table, value).ok().map(|c| c.row.ind().to_string())
 }
 
 /// The Kafka REST proxy's produce answer for records written at (partition, offset).
@@ -498,6 +513,73 @@ mod tests {
             body.as_bytes(),
             &TopicRoutes::default(),
         )
+    }
+
+    #[test]
+    fn only_an_endpoint_or_one_stage_before_it_is_routed() {
+        let stage_name = "a".repeat(128);
+        for path in [
+            "/prod/topics/a.pin",
+            "/dev_2-b/topics/a.pin",
+            &format!("/{stage_name}/topics/a.pin"),
+        ] {
+            assert_eq!(
+                route("POST", path).unwrap(),
+                Endpoint::Topic("a.pin".into()),
+                "{path}"
+            );
+        }
+        for path in [
+            "/x/y/z/topics/a.pin",
+            "/prod/v1/topics/a.pin",
+            "/streams/streaming-x-pin/record/topics/a.pin",
+            "/topics/a.pin/topics/a.pin",
+            "/pr.od/topics/a.pin",
+            &format!("/{stage_name}a/topics/a.pin"),
+            "/streams/topics/a.pin",
+            "/topics/a.pin/extra",
+        ] {
+            let refused = route("POST", path).unwrap_err();
+            assert_eq!((refused.status, refused.error_code), (404, 40400), "{path}");
+        }
+        assert!(route("PUT", "/x/y/streams/streaming-x-geo/records").is_err());
+    }
+
+    #[test]
+    fn a_stream_record_without_a_partition_key_is_refused_naming_the_field() {
+        let routes = StreamRoutes::default();
+        let one = stream_record(
+            "streaming-x-pin",
+            Some("application/json"),
+            format!(r#"{{"StreamName": "streaming-x-pin", "Data": {PIN}}}"#).as_bytes(),
+            &routes,
+        )
+        .unwrap_err();
+        assert_eq!(one.status, 422);
+        assert!(
+            one.message
+                .contains("record 0: field `PartitionKey` is missing"),
+            "{}",
+            one.message
+        );
+        let batch = stream_records(
+            "streaming-x-pin",
+            Some("application/json"),
+            format!(
+                r#"{{"records": [{{"data": {PIN}, "partition-key": "k"}}, {{"data": {PIN}}}]}}"#
+            )
+            .as_bytes(),
+            &routes,
+        )
+        .unwrap_err();
+        assert_eq!(batch.status, 422);
+        assert!(
+            batch
+                .message
+                .contains("record 1: field `partition-key` is missing"),
+            "{}",
+            batch.message
+        );
     }
 
     #[test]
@@ -615,6 +697,64 @@ mod tests {
         )
     }
 
+    /// A pin whose unknown key `x` nests to `levels` levels, the record the first.
+    fn nested_pin(levels: usize) -> String {
+        let inner = levels - 1;
+        format!(
+            r#"{{"index": 7528, "x": {}1{}}}"#,
+            "[".repeat(inner),
+            "]".repeat(inner)
+        )
+    }
+
+    #[test]
+    fn a_record_nesting_deeper_than_64_levels_is_refused_on_every_endpoint_and_64_is_taken() {
+        let routes = StreamRoutes::default();
+        let record = |pin: &str| {
+            stream_record(
+                "streaming-x-pin",
+                Some("application/json"),
+                format!(r#"{{"Data": {pin}, "PartitionKey": "p"}}"#).as_bytes(),
+                &routes,
+            )
+        };
+        let encoded = |pin: &str| {
+            stream_batch(&format!(
+                r#"{{"records": [{{"data": "{}", "partition-key": "p"}}]}}"#,
+                BASE64.encode(pin)
+            ))
+        };
+        let at = nested_pin(64);
+        assert!(topic(&format!(r#"{{"records": [{{"value": {at}}}]}}"#)).is_ok());
+        assert!(record(&at).is_ok());
+        assert!(encoded(&at).is_ok());
+        for levels in [65, 10_000] {
+            let over = nested_pin(levels);
+            let answers = [
+                (
+                    "value",
+                    topic(&format!(
+                        r#"{{"records": [{{"value": {{"index": 1}}}}, {{"value": {over}}}]}}"#
+                    ))
+                    .unwrap_err(),
+                ),
+                ("Data", record(&over).unwrap_err()),
+                ("data", encoded(&over).unwrap_err()),
+            ];
+            for (field, e) in answers {
+                assert_eq!((e.status, e.error_code), (422, 42201), "{}", e.message);
+                let record = if field == "value" { 1 } else { 0 };
+                assert!(
+                    e.message
+                        .starts_with(&format!("record {record}, field `{field}`: ")),
+                    "{}",
+                    e.message
+                );
+                assert!(e.message.contains("deeper than 64 levels"), "{}", e.message);
+            }
+        }
+    }
+
     #[test]
     fn a_kafka_message_may_hold_key_and_value_up_to_librdkafkas_limit_and_not_one_byte_more() {
         let at = pin_of(KAFKA_MAX_KEY_AND_VALUE);
@@ -663,12 +803,18 @@ mod tests {
             "{}",
             e.message
         );
-        // no key: the ind ("1", 1 byte) becomes the key, and counts
+        // a one-byte key leaves one byte more for the data
         let at = pin_of(mib - 1);
-        let ok = stream_batch(&format!(r#"{{"records": [{{"data": {at}}}]}}"#)).unwrap();
-        assert_eq!(ok[0].key.as_deref(), Some("1"));
+        let ok = stream_batch(&format!(
+            r#"{{"records": [{{"data": {at}, "partition-key": "k"}}]}}"#
+        ))
+        .unwrap();
+        assert_eq!(ok[0].key.as_deref(), Some("k"));
         let over = pin_of(mib);
-        let e = stream_batch(&format!(r#"{{"records": [{{"data": {over}}}]}}"#)).unwrap_err();
+        let e = stream_batch(&format!(
+            r#"{{"records": [{{"data": {over}, "partition-key": "k"}}]}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.status, 413, "{}", e.message);
         // base64 data counts decoded
         let at = pin_of(mib - 2);
@@ -741,8 +887,10 @@ mod tests {
     fn a_negative_index_is_accepted_and_an_index_with_a_fraction_is_refused() {
         let ok = topic(r#"{"records": [{"value": {"index": -3}}]}"#).unwrap();
         assert_eq!(ok.len(), 1);
-        let keyed = stream_batch(r#"{"records": [{"data": {"index": -3}}]}"#).unwrap();
-        assert_eq!(keyed[0].key.as_deref(), Some("-3"));
+        let keyed =
+            stream_batch(r#"{"records": [{"data": {"index": -3}, "partition-key": "-3"}]}"#)
+                .unwrap();
+        assert_eq!(keyed[0].value, br#"{"index": -3}"#);
         for index in ["1.0", "\"1.0\"", "1e3", "-0.0"] {
             let body = format!(r#"{{"records": [{{"value": {{"index": {index}}}}}]}}"#);
             let e = topic(&body).unwrap_err();
@@ -772,7 +920,10 @@ mod tests {
             (record.value.as_slice(), record.key.as_deref()),
             (PIN.as_bytes(), Some("partition-1"))
         );
-        let encoded = format!(r#"{{"Data": "{}"}}"#, BASE64.encode(PIN));
+        let encoded = format!(
+            r#"{{"Data": "{}", "PartitionKey": "p"}}"#,
+            BASE64.encode(PIN)
+        );
         let record = stream_record(
             "streaming-x-pin",
             Some("application/json"),
@@ -782,7 +933,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (record.value.as_slice(), record.key.as_deref()),
-            (PIN.as_bytes(), Some("7528"))
+            (PIN.as_bytes(), Some("p"))
         );
         let wrong = format!(r#"{{"StreamName": "streaming-y-pin", "Data": {PIN}}}"#);
         let e = stream_record(

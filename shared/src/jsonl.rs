@@ -44,14 +44,14 @@ pub fn read_source_files(dir: &Path) -> Result<Vec<Post>> {
     fn rows<T: serde::de::DeserializeOwned>(dir: &Path, table: Table) -> Result<Vec<T>> {
         let path = dir.join(format!("{table}.jsonl"));
         let file = File::open(&path)
-            .map_err(|e| crate::Error::SourceRow(format!("{}: {e}", path.display())))?;
+            .map_err(|e| crate::Error::source_row_from(path.display().to_string(), e))?;
         std::io::BufReader::new(file)
             .lines()
             .enumerate()
             .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
             .map(|(i, line)| {
                 serde_json::from_str(&line?).map_err(|e| {
-                    crate::Error::SourceRow(format!("{}:{}: {e}", path.display(), i + 1))
+                    crate::Error::source_row_from(format!("{}:{}", path.display(), i + 1), e)
                 })
             })
             .collect()
@@ -60,7 +60,7 @@ pub fn read_source_files(dir: &Path) -> Result<Vec<Post>> {
     let geos: Vec<SourceGeo> = rows(dir, Table::Geo)?;
     let users: Vec<SourceUser> = rows(dir, Table::User)?;
     if pins.len() != geos.len() || pins.len() != users.len() {
-        return Err(crate::Error::SourceRow(format!(
+        return Err(crate::Error::source_row(format!(
             "{}: {} pin, {} geo and {} user rows: a post is one row of each",
             dir.display(),
             pins.len(),
@@ -76,7 +76,7 @@ pub fn read_source_files(dir: &Path) -> Result<Vec<Post>> {
             if pin.index == geo.ind && pin.index == user.ind {
                 Ok(Post { pin, geo, user })
             } else {
-                Err(crate::Error::SourceRow(format!(
+                Err(crate::Error::source_row(format!(
                     "{}: line {}: ids {}, {} and {} differ",
                     dir.display(),
                     i + 1,

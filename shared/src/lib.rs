@@ -74,7 +74,7 @@ pub mod source;
 pub mod stream;
 pub mod table;
 
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 /// The Arrow version pinpipe's batches use (deltalake's, with its CSV and pretty-print parts when the
 /// lake is in).
 #[cfg(feature = "lake")]

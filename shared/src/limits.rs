@@ -30,6 +30,13 @@ pub const EVENT_ENVELOPE_RESERVE: usize = 256 * 1024;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Records in one request at most (PutRecords' limit; the Kafka path takes the same).
 pub const MAX_RECORDS: usize = KINESIS_MAX_RECORDS;
+/// How deep a record's arrays and objects may nest, the record itself the first level. The readers
+/// of what we pass on stop far sooner than JSON does: CPython's `json` recurses (a
+/// `RecursionError` near 1,000 levels), Jackson (Spark, Athena's JSON SerDes) refuses past its
+/// `maxNestingDepth` (1,000 by default since 2.15), serde_json past 128. A post is flat (its
+/// deepest real row nests one level); 64 leaves any sender room and every reader margin. The API
+/// refuses a deeper record (422); both consumers quarantine it (`too_deep`).
+pub const MAX_NESTING: usize = 64;
 
 /// Kinesis: records in one PutRecords call at most.
 pub const KINESIS_MAX_RECORDS: usize = 500;
@@ -39,8 +46,6 @@ pub const KINESIS_MAX_RECORD_BYTES: usize = 1024 * 1024;
 pub const KINESIS_MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 /// Kinesis: characters of a partition key at most.
 pub const KINESIS_MAX_PARTITION_KEY: usize = 256;
-/// Kinesis: the longest partition key the API makes itself (an `ind`, `i64::MIN` as text).
-pub const DERIVED_PARTITION_KEY_BYTES: usize = 20;
 
 /// librdkafka's default `message.max.bytes` (the producer's limit; the ingest function keeps it).
 pub const KAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
@@ -58,11 +63,9 @@ pub const fn base64_len(n: usize) -> usize {
 const _: () = assert!(base64_len(MAX_BODY_BYTES) + EVENT_ENVELOPE_RESERVE <= LAMBDA_SYNC_MAX_EVENT);
 const _: () = assert!(MAX_BODY_BYTES <= API_GATEWAY_MAX_PAYLOAD);
 // The records of a body the API accepts fit one PutRecords call: each record's data is at most its
-// text in the body (base64 data decodes shorter), a key sent is in the body too, and a key the API
-// makes is an `ind`.
-const _: () = assert!(
-    MAX_BODY_BYTES + MAX_RECORDS * DERIVED_PARTITION_KEY_BYTES <= KINESIS_MAX_REQUEST_BYTES
-);
+// text in the body (base64 data decodes shorter), and its partition key (required) is in the body
+// too.
+const _: () = assert!(MAX_BODY_BYTES <= KINESIS_MAX_REQUEST_BYTES);
 const _: () = assert!(MAX_RECORDS <= KINESIS_MAX_RECORDS);
 
 #[cfg(test)]
@@ -79,10 +82,5 @@ mod tests {
         assert!(event <= LAMBDA_SYNC_MAX_EVENT, "{event}");
         assert_eq!(LAMBDA_SYNC_MAX_EVENT, 6_291_456);
         assert_eq!(KAFKA_MAX_KEY_AND_VALUE, 999_964);
-        assert_eq!(
-            i64::MIN.to_string().len(),
-            DERIVED_PARTITION_KEY_BYTES,
-            "the longest ind as text"
-        );
     }
 }

@@ -51,7 +51,10 @@ pub enum SinkError {
     /// The broker or the stream refused a record for its size.
     #[error("{0}")]
     TooLarge(String),
-    /// The broker or the stream refused a record as invalid (a partition the topic does not have).
+    /// A record names a partition the topic does not have (the Kafka REST proxy's 40402).
+    #[error("{0}")]
+    NoPartition(String),
+    /// The broker or the stream refused a record as invalid.
     #[error("{0}")]
     Invalid(String),
     /// A fault of the deployment no retry can fix until an operator acts (the stream's KMS key
@@ -70,6 +73,7 @@ impl SinkError {
             SinkError::NotFound(_) => "not found",
             SinkError::Forbidden(_) => "forbidden",
             SinkError::TooLarge(_) => "too large",
+            SinkError::NoPartition(_) => "no such partition",
             SinkError::Invalid(_) => "invalid",
             SinkError::Misconfigured(_) => "misconfigured",
             SinkError::Unavailable(_) => "unavailable",
@@ -177,13 +181,10 @@ mod kafka {
         match error.rdkafka_error_code() {
             Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge) => SinkError::TooLarge(message),
             Some(C::UnknownTopic | C::UnknownTopicOrPartition) => SinkError::NotFound(message),
+            Some(C::UnknownPartition) => SinkError::NoPartition(message),
             Some(C::TopicAuthorizationFailed) => SinkError::Forbidden(message),
             Some(
-                C::UnknownPartition
-                | C::InvalidMessage
-                | C::InvalidRecord
-                | C::InvalidTimestamp
-                | C::PolicyViolation,
+                C::InvalidMessage | C::InvalidRecord | C::InvalidTimestamp | C::PolicyViolation,
             ) => SinkError::Invalid(message),
             Some(
                 C::ClusterAuthorizationFailed | C::SaslAuthenticationFailed | C::Authentication,
@@ -273,7 +274,10 @@ mod kafka {
                     Ok(topic) => created.push(topic),
                     Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                     Err((topic, code)) => {
-                        return Err(Error::Kafka(format!("creating topic {topic:?}: {code}")));
+                        return Err(Error::kafka(
+                            format!("creating topic {topic:?}"),
+                            rdkafka::error::KafkaError::AdminOp(code),
+                        ));
                     }
                 }
             }
@@ -340,7 +344,7 @@ mod kafka {
                 if let Some(p) = record.partition
                     && usize::try_from(p).is_ok_and(|p| p >= partitions)
                 {
-                    return Err(SinkError::Invalid(format!(
+                    return Err(SinkError::NoPartition(format!(
                         "record {i}, field `partition`: topic {topic:?} has {partitions} partitions, 0 to {}",
                         partitions.saturating_sub(1)
                     )));
@@ -575,7 +579,7 @@ mod tests {
             (C::UnknownTopic, "not found"),
             (C::UnknownTopicOrPartition, "not found"),
             (C::TopicAuthorizationFailed, "forbidden"),
-            (C::UnknownPartition, "invalid"),
+            (C::UnknownPartition, "no such partition"),
             (C::InvalidRecord, "invalid"),
             (C::PolicyViolation, "invalid"),
             (C::ClusterAuthorizationFailed, "misconfigured"),

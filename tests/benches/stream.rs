@@ -173,7 +173,10 @@ async fn event(backend: &str, uri: &str, aws: &AwsConfig, iterations: usize, rec
             &batch,
         );
         let started = Instant::now();
-        let answer = kinesis_consumer::handle_json(&state, event).await.unwrap();
+        let answer =
+            pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&state, e), event)
+                .await
+                .unwrap();
         let ms = started.elapsed().as_secs_f64() * 1e3;
         assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
         if it == 0 {

@@ -62,7 +62,7 @@ pub struct InProcess(pub kinesis_consumer::State);
 
 impl Invoke for InProcess {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
-        kinesis_consumer::handle_json(&self.0, event)
+        pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&self.0, e), event)
             .await
             .map_err(|e| e.to_string())
     }

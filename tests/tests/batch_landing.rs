@@ -21,7 +21,15 @@ fn backends(label: &str) -> Vec<(&'static str, TempDir, Warehouse)> {
     vec![("local", local, local_wh), ("s3", TempDir::new(label), s3)]
 }
 
-/// Offsets 0..n: real geo rows, except a truncated JSON at 2, an array at 5 and no value at 6.
+/// A real row with a key whose arrays nest one level deeper than a record may (65, the record the
+/// first).
+fn too_deep(row: &str) -> Vec<u8> {
+    let open = row.trim_end().strip_suffix('}').unwrap();
+    format!(r#"{open}, "x": {}1{}}}"#, "[".repeat(64), "]".repeat(64)).into_bytes()
+}
+
+/// Offsets 0..n: real geo rows, except a truncated JSON at 2, an array at 5, no value at 6 and a
+/// row nested too deep at 7.
 fn batch(n: usize) -> PartitionBatch {
     let rows = lines("source-rows/geo.jsonl");
     let records = (0..n)
@@ -31,6 +39,7 @@ fn batch(n: usize) -> PartitionBatch {
                 2 => Some(b"{\"ind\": 1, \"country\": ".to_vec()),
                 5 => Some(b"[1, 2]".to_vec()),
                 6 => None,
+                7 => Some(too_deep(&rows[i])),
                 _ => Some(rows[i].clone().into_bytes()),
             },
         })
@@ -75,26 +84,31 @@ async fn records_land_as_received_and_bad_values_are_quarantined_once_however_of
         let first = lander.land(&batch(8), now).await.unwrap();
         assert_eq!(
             (first.landed, first.found, first.quarantined),
-            (5, 0, 3),
+            (4, 0, 4),
             "{backend}"
         );
         assert_eq!(first.objects, [RawZone::key("12471ce1b695.geo", 3, 0)]);
-        let expected = [(2, "not_json"), (5, "not_object"), (6, "not_json")]
-            .map(|(o, r)| (o, r.to_owned()))
-            .to_vec();
+        let expected = [
+            (2, "not_json"),
+            (5, "not_object"),
+            (6, "not_json"),
+            (7, "too_deep"),
+        ]
+        .map(|(o, r)| (o, r.to_owned()))
+        .to_vec();
         assert_eq!(quarantine_reasons(&warehouse).await, expected, "{backend}");
 
         // the same batch again, then a longer one from the same offset
         let again = lander.land(&batch(8), now).await.unwrap();
         assert_eq!(
             (again.landed, again.found, again.quarantined),
-            (0, 5, 0),
+            (0, 4, 0),
             "{backend}"
         );
         let longer = lander.land(&batch(12), now).await.unwrap();
         assert_eq!(
             (longer.landed, longer.found, longer.quarantined),
-            (4, 5, 0),
+            (4, 4, 0),
             "{backend}"
         );
         assert_eq!(longer.objects, [RawZone::key("12471ce1b695.geo", 3, 8)]);
@@ -110,7 +124,7 @@ async fn records_land_as_received_and_bad_values_are_quarantined_once_however_of
             landed.extend(zone.get(&object.key).await.unwrap());
         }
         let good: Vec<&str> = (0..12)
-            .filter(|i| ![2, 5, 6].contains(i))
+            .filter(|i| ![2, 5, 6, 7].contains(i))
             .map(|i| rows[i].as_str())
             .collect();
         assert_eq!(
@@ -155,9 +169,10 @@ async fn every_sample_event_is_a_kafka_event_the_msk_consumer_takes_without_fail
     for name in ["geo.json", "pin.json", "poison.json", "user.json"] {
         let event: Value =
             serde_json::from_slice(&std::fs::read(events.join(name)).unwrap()).unwrap();
-        let answer = msk_consumer::handle_json(&state, event.clone())
-            .await
-            .unwrap();
+        let answer =
+            pinpipe_local::invoke::call_json(|e| msk_consumer::handle(&state, e), event.clone())
+                .await
+                .unwrap();
         assert_eq!(
             answer,
             serde_json::json!({"batchItemFailures": []}),
@@ -165,7 +180,9 @@ async fn every_sample_event_is_a_kafka_event_the_msk_consumer_takes_without_fail
         );
         // delivered twice: the same answer, nothing new
         assert_eq!(
-            msk_consumer::handle_json(&state, event).await.unwrap(),
+            pinpipe_local::invoke::call_json(|e| msk_consumer::handle(&state, e), event)
+                .await
+                .unwrap(),
             answer
         );
     }

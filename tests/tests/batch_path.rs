@@ -83,9 +83,12 @@ impl Invoke for Handler {
         {
             std::fs::remove_file(blocker).unwrap();
         }
-        let answer = msk_consumer::handle_json(&self.state, event.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let answer = pinpipe_local::invoke::call_json(
+            |e| msk_consumer::handle(&self.state, e),
+            event.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         if self.lose_answer_on.contains(&call) {
             return Err(format!(
                 "invocation {call} timed out after landing (injected)"

@@ -242,3 +242,30 @@ fn a_missing_input_file_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_source_dump_line_that_is_not_a_row_is_named_by_file_and_line_with_the_parser_error_kept() {
+    use std::error::Error as _;
+    let dir = TempDir::new("bad-dump");
+    for table in ["pin", "geo", "user"] {
+        let from = data_file(&format!("source-rows/{table}.jsonl"));
+        std::fs::copy(from, dir.path().join(format!("{table}.jsonl"))).unwrap();
+    }
+    let geo = dir.path().join("geo.jsonl");
+    let mut text = std::fs::read_to_string(&geo).unwrap();
+    let second = text.find('\n').unwrap() + 1;
+    text.insert_str(second, "{\"ind\": \"not a number\"}\n");
+    std::fs::write(&geo, text).unwrap();
+
+    let err = pinpipe::jsonl::read_source_files(dir.path()).expect_err("line 2 is not a geo row");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("not a source row: {}:2: ", geo.display())),
+        "{err}"
+    );
+    let source = err.source().expect("the parser's error is kept");
+    assert!(
+        source.downcast_ref::<serde_json::Error>().is_some(),
+        "{source:?}"
+    );
+}

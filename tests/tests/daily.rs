@@ -530,7 +530,9 @@ async fn every_daily_analytics_sample_event_runs_through_the_handler() {
     for name in ["scheduled.json", "backfill.json", "bad-date.json"] {
         let payload: Value =
             serde_json::from_str(&std::fs::read_to_string(events.join(name)).unwrap()).unwrap();
-        let answer = daily_analytics::handle_json(&state, payload).await;
+        let answer =
+            pinpipe_local::invoke::call(|e| daily_analytics::handle(&state, e), payload, None)
+                .await;
         match name {
             "scheduled.json" => {
                 let summary = answer.unwrap();

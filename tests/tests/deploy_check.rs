@@ -689,7 +689,9 @@ async fn each_function_runs_its_sample_events_on_s3_as_its_role_allows_and_needs
         let state = msk_consumer::State::new(&config).unwrap();
         for name in ["pin.json", "geo.json", "user.json", "poison.json"] {
             let event = sample("msk-consumer", name);
-            msk_consumer::handle_json(&state, event).await.unwrap();
+            pinpipe_local::invoke::call_json(|e| msk_consumer::handle(&state, e), event)
+                .await
+                .unwrap();
         }
     }
     assert_exactly_enough(&s3, &stack, &[]);
@@ -702,7 +704,9 @@ async fn each_function_runs_its_sample_events_on_s3_as_its_role_allows_and_needs
     let samples = ["pin", "geo", "user", "poison", "emulator-format"];
     for name in samples {
         let event = sample("kinesis-consumer", &format!("{name}.json"));
-        kinesis_consumer::handle_json(&state, event).await.unwrap();
+        pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&state, e), event)
+            .await
+            .unwrap();
     }
     assert_exactly_enough(&s3, &stack, &[]);
 
@@ -712,7 +716,9 @@ async fn each_function_runs_its_sample_events_on_s3_as_its_role_allows_and_needs
     let config = DailyConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
     let state = daily_analytics::State::new(&config).unwrap();
     let event = sample("daily-analytics", "scheduled.json");
-    let summary = daily_analytics::handle_json(&state, event).await.unwrap();
+    let summary = pinpipe_local::invoke::call(|e| daily_analytics::handle(&state, e), event, None)
+        .await
+        .unwrap();
     assert!(summary.rows_written > 0, "{summary:?}");
     let later = [(
         "s3:DeleteObject",

@@ -286,7 +286,7 @@ struct MskInProcess(msk_consumer::State);
 
 impl Invoke for MskInProcess {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
-        msk_consumer::handle_json(&self.0, event)
+        pinpipe_local::invoke::call_json(|e| msk_consumer::handle(&self.0, e), event)
             .await
             .map_err(|e| e.to_string())
     }
@@ -349,8 +349,8 @@ async fn real_rows_from_mariadb_through_the_emulator_and_the_ingest_api_end_as_t
     // emulate-posting (its handler, in process) → pinpipe serve → tansu and moto Kinesis
     let server = Server::start(env!("CARGO_BIN_EXE_pinpipe-test-cli"));
     let emulator = emulator(&server, db_url, &prefix).await;
-    let summary = emulate_posting::handle_json(
-        &emulator,
+    let summary = pinpipe_local::invoke::call(
+        |e| emulate_posting::handle(&emulator, e),
         json!({"mode": "both", "pick": "in-order", "concurrency": 8}),
         Some(Duration::from_secs(900)),
     )
@@ -472,7 +472,12 @@ async fn every_emulate_posting_sample_event_runs_through_the_handler() {
         } else {
             Duration::from_secs(900)
         };
-        let answer = emulate_posting::handle_json(&state, event, Some(remaining)).await;
+        let answer = pinpipe_local::invoke::call(
+            |e| emulate_posting::handle(&state, e),
+            event,
+            Some(remaining),
+        )
+        .await;
         if let Some(field) = name
             .strip_prefix("bad-")
             .and_then(|n| n.strip_suffix(".json"))

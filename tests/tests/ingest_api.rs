@@ -447,14 +447,46 @@ fn bad_requests(prefix: &str) -> Vec<(Request, u16)> {
             )),
             422,
         ),
-        // a partition the topic (1 partition) does not have, after a good record
+        // a partition the topic (1 partition) does not have, after a good record: the Kafka REST
+        // proxy's 40402, and the good record not produced either
         (
             topic(format!(
                 r#"{{"records": [{{"value": {good}, "partition": 0}}, {{"value": {good}, "partition": 1}}]}}"#
             )),
-            422,
+            404,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {good}, "partition": 7}}]}}"#
+            )),
+            404,
         ),
         // ambiguous or not integral ids
+        (
+            topic(r#"{"records": [{"value": {"index": 7000304, "index": 7000305}}]}"#.into()),
+            422,
+        ),
+        (
+            topic(r#"{"records": [{"value": {"ind": 7000304, "index": 7000305}}]}"#.into()),
+            422,
+        ),
+        // nested one level deeper than a record may (65, the record the first)
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {{"index": 1, "x": {}1{}}}}}]}}"#,
+                "[".repeat(64),
+                "]".repeat(64)
+            )),
+            422,
+        ),
+        (
+            topic(format!(
+                r#"{{"records": [{{"value": {{"index": 1, "x": {}1{}}}}}]}}"#,
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            )),
+            422,
+        ),
         (
             topic(
                 r#"{"records": [{"value": {"index": 1, "category": "a", "category": "b"}}]}"#
@@ -549,6 +581,25 @@ fn bad_requests(prefix: &str) -> Vec<(Request, u16)> {
         ("DELETE", format!("/topics/{pin}"), Some(KAFKA_JSON), 405),
         ("PUT", format!("/topics/{pin}"), Some(KAFKA_JSON), 405),
         ("POST", "/topics".to_owned(), Some(KAFKA_JSON), 404),
+        // an endpoint is routed alone or after one stage, nothing else
+        (
+            "POST",
+            format!("/x/y/z/topics/{pin}"),
+            Some(KAFKA_JSON),
+            404,
+        ),
+        (
+            "POST",
+            format!("/streams/{stream}/record/topics/{pin}"),
+            Some(KAFKA_JSON),
+            404,
+        ),
+        (
+            "POST",
+            format!("/prod/v1/topics/{pin}"),
+            Some(KAFKA_JSON),
+            404,
+        ),
         ("POST", "/".to_owned(), Some(KAFKA_JSON), 404),
         (
             "POST",
@@ -627,6 +678,51 @@ fn bad_requests(prefix: &str) -> Vec<(Request, u16)> {
                     r#"{{"Data": {{"ind": 1}}, "PartitionKey": "{}"}}"#,
                     "k".repeat(257)
                 ),
+            ),
+            422,
+        ),
+        // ambiguous ids and too deep a record, as JSON and as base64
+        (
+            put(
+                "record",
+                r#"{"Data": {"ind": 1, "ind": 2, "country": "Chad"}, "PartitionKey": "p"}"#
+                    .into(),
+            ),
+            422,
+        ),
+        (
+            put(
+                "records",
+                format!(
+                    r#"{{"records": [{{"data": "{}", "partition-key": "p"}}]}}"#,
+                    BASE64.encode(r#"{"index": 1, "ind": 2}"#)
+                ),
+            ),
+            422,
+        ),
+        (
+            put(
+                "record",
+                format!(
+                    r#"{{"Data": "{}", "PartitionKey": "p"}}"#,
+                    BASE64.encode(format!(
+                        r#"{{"ind": 1, "x": {}1{}}}"#,
+                        "{\"a\": ".repeat(10_000),
+                        "}".repeat(10_000)
+                    ))
+                ),
+            ),
+            422,
+        ),
+        // Kinesis requires a partition key
+        (
+            put("record", r#"{"Data": {"ind": 1, "country": "Chad"}}"#.into()),
+            422,
+        ),
+        (
+            put(
+                "records",
+                r#"{"records": [{"data": {"ind": 1, "country": "Chad"}, "partition-key": "p"}, {"data": {"ind": 2, "country": "Chad"}}]}"#.into(),
             ),
             422,
         ),
@@ -745,7 +841,7 @@ async fn a_stream_outside_the_roles_resources_is_refused_403_as_aws_refuses_it_a
         ),
         (
             "records",
-            format!(r#"{{"records": [{{"data": {GOOD_PIN}}}]}}"#),
+            format!(r#"{{"records": [{{"data": {GOOD_PIN}, "partition-key": "p"}}]}}"#),
         ),
     ];
     for (suffix, body) in &requests {
@@ -1118,7 +1214,7 @@ async fn the_stacks_kafka_topics_resource_creates_what_the_cluster_lacks_and_alw
     assert_eq!(answer["RequestId"], "req-Create");
     assert_eq!(answer["LogicalResourceId"], "KafkaTopics");
     // the topics exist with three partitions: a record for partition 2 lands, for 3 is refused
-    for (partition, status) in [(2, 200), (3, 422)] {
+    for (partition, status) in [(2, 200), (3, 404)] {
         let answer = post_to_partition(&s.state, &topics[0], 1, partition).await;
         assert_eq!(
             answer.status, status,
@@ -1276,6 +1372,183 @@ except urllib.error.HTTPError as e:
         stream_records(&s.kinesis, &s.physical(&stream)).await,
         std::slice::from_ref(payload)
     );
+}
+
+/// Sends `head` (a request's header lines, without the blank line) to `server` and reads the first
+/// status line it answers.
+fn first_status_line(stream: &mut std::net::TcpStream, head: &str) -> String {
+    use std::io::{Read, Write};
+    stream
+        .write_all(format!("{head}\r\n\r\n").as_bytes())
+        .unwrap();
+    // a bound on a server that never answers, so the test fails rather than hangs
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // byte by byte: what follows the line stays in the stream for the caller
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.last() != Some(&b'\n') {
+        let n = stream.read(&mut byte).unwrap();
+        assert!(
+            n > 0,
+            "the connection closed before a status line: {line:?}"
+        );
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).trim_end().to_owned()
+}
+
+/// What `stream` sends up to the end of a JSON answer (the body's closing brace).
+fn read_json_answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    // a bound on a server that never answers, so the test fails rather than hangs
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut answer = String::new();
+    while !(answer.contains("\r\n\r\n") && answer.trim_end().ends_with('}')) {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the connection closed before the answer: {answer}");
+        answer.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinpipe_serve_refuses_a_declared_body_over_the_limit_before_asking_for_it() {
+    use pinpipe::limits::MAX_BODY_BYTES;
+    use std::io::Write;
+    let s = setup("expect").await;
+    let server = serve(&s);
+    let address = server.url().trim_start_matches("http://").to_owned();
+    let topic = format!("{}.geo", s.prefix);
+    let head = |length: usize| {
+        format!(
+            "POST /topics/{topic} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {KAFKA_JSON}\r\n\
+             Expect: 100-continue\r\nContent-Length: {length}"
+        )
+    };
+    // 20 MB declared, and one byte over the limit: 413 at once, not `100 Continue`
+    for length in [20_000_000, MAX_BODY_BYTES + 1] {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        let line = first_status_line(&mut stream, &head(length));
+        assert!(line.starts_with("HTTP/1.1 413"), "{length}: {line}");
+        let rest = read_json_answer(&mut stream);
+        assert!(rest.contains("41301"), "{rest}");
+        assert!(
+            rest.contains(&format!("the body is {length} bytes")),
+            "{rest}"
+        );
+    }
+    // a body within the limit is asked for and taken, as before
+    let body = r#"{"records": [{"value": {"index": 7000304, "country": "Chad"}}]}"#;
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let line = first_status_line(&mut stream, &head(body.len()));
+    assert_eq!(line, "HTTP/1.1 100 Continue");
+    stream.write_all(body.as_bytes()).unwrap();
+    let answer = read_json_answer(&mut stream);
+    assert!(answer.contains("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"offsets\""), "{answer}");
+    assert_eq!(topic_messages(&topic).len(), 1);
+}
+
+/// Everything `stream` receives until the server closes it. A server that never closes fails the
+/// test after a minute rather than hanging it.
+fn until_closed(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "the server kept the connection open ({e}); it sent {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// `pinpipe serve` with `args`, and a way to open a raw connection to it.
+fn serve_raw(args: &[&str]) -> (Server, impl Fn() -> std::net::TcpStream) {
+    let server = Server::start_with(env!("CARGO_BIN_EXE_pinpipe-test-cli"), args);
+    let address = server.url().trim_start_matches("http://").to_owned();
+    (server, move || {
+        std::net::TcpStream::connect(&address).unwrap()
+    })
+}
+
+#[test]
+fn pinpipe_serve_answers_a_begun_request_that_stalls_408_and_closes_silent_and_idle_connections() {
+    use std::io::Write;
+    let (_server, connect) = serve_raw(&["--header-timeout-secs", "1", "--body-timeout-secs", "1"]);
+    // a head left partial
+    let mut partial_head = connect();
+    partial_head
+        .write_all(b"POST /topics/x.pin HTTP/1.1\r\nHost: a\r\nContent-")
+        .unwrap();
+    // a body left partial
+    let mut partial_body = connect();
+    partial_body
+        .write_all(
+            b"POST /topics/x.pin HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"records\"",
+        )
+        .unwrap();
+    // nothing at all
+    let mut silent = connect();
+    // a request answered, then nothing (keep-alive)
+    let mut idle = connect();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let first = read_json_answer(&mut idle);
+    assert!(first.starts_with("HTTP/1.1 404"), "{first}");
+
+    let head = until_closed(&mut partial_head);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(
+        head.contains("40801") && head.contains("head did not arrive"),
+        "{head}"
+    );
+    let body = until_closed(&mut partial_body);
+    assert!(body.starts_with("HTTP/1.1 408"), "{body}");
+    assert!(
+        body.contains("40801") && body.contains("body did not arrive"),
+        "{body}"
+    );
+    assert_eq!(until_closed(&mut silent), "", "closed without an answer");
+    assert_eq!(
+        until_closed(&mut idle),
+        "",
+        "closed without a second answer"
+    );
+}
+
+#[test]
+fn pinpipe_serve_answers_a_connection_over_its_cap_503_and_still_serves_the_ones_it_holds() {
+    use std::io::Write;
+    let (_server, connect) = serve_raw(&["--max-connections", "2", "--header-timeout-secs", "300"]);
+    // the server accepts in order: the first two take the two places
+    let mut held = [connect(), connect()];
+    let mut third = connect();
+    let refused = until_closed(&mut third);
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("50303"), "{refused}");
+    for stream in &mut held {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let answer = read_json_answer(stream);
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

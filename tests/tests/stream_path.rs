@@ -213,9 +213,12 @@ async fn a_redelivered_event_adds_nothing_and_an_overlapping_one_adds_only_its_n
         let first = event(stream, &records[..10]);
         let no_failures = json!({"batchItemFailures": []});
         assert_eq!(
-            kinesis_consumer::handle_json(&state, first.clone())
-                .await
-                .unwrap(),
+            pinpipe_local::invoke::call_json(
+                |e| kinesis_consumer::handle(&state, e),
+                first.clone()
+            )
+            .await
+            .unwrap(),
             no_failures
         );
         assert_eq!(
@@ -225,9 +228,12 @@ async fn a_redelivered_event_adds_nothing_and_an_overlapping_one_adds_only_its_n
         );
 
         assert_eq!(
-            kinesis_consumer::handle_json(&state, first.clone())
-                .await
-                .unwrap(),
+            pinpipe_local::invoke::call_json(
+                |e| kinesis_consumer::handle(&state, e),
+                first.clone()
+            )
+            .await
+            .unwrap(),
             no_failures
         );
         assert_eq!(
@@ -239,7 +245,9 @@ async fn a_redelivered_event_adds_nothing_and_an_overlapping_one_adds_only_its_n
         // a cold start (fresh state) sees the same committed position
         let cold = consumer_state(&uri, &aws);
         assert_eq!(
-            kinesis_consumer::handle_json(&cold, first).await.unwrap(),
+            pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&cold, e), first)
+                .await
+                .unwrap(),
             no_failures
         );
         assert_eq!(
@@ -250,7 +258,7 @@ async fn a_redelivered_event_adds_nothing_and_an_overlapping_one_adds_only_its_n
 
         let overlapping = event(stream, &records[5..]);
         assert_eq!(
-            kinesis_consumer::handle_json(&cold, overlapping)
+            pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&cold, e), overlapping)
                 .await
                 .unwrap(),
             no_failures
@@ -282,9 +290,12 @@ async fn a_10000_record_batch_with_one_malformed_record_lands_9999_rows_and_one_
     let poison_sequence = records[5_000].sequence_number.clone();
     for (backend, _dir, uri, aws) in backends("stream-poison") {
         let state = consumer_state(&uri, &aws);
-        let answer = kinesis_consumer::handle_json(&state, event("streaming-poison-pin", &records))
-            .await
-            .unwrap();
+        let answer = pinpipe_local::invoke::call_json(
+            |e| kinesis_consumer::handle(&state, e),
+            event("streaming-poison-pin", &records),
+        )
+        .await
+        .unwrap();
         assert_eq!(answer, json!({"batchItemFailures": []}), "{backend}");
         let warehouse = Warehouse::open(&uri, &aws).unwrap();
         assert_eq!(
@@ -308,6 +319,68 @@ async fn a_10000_record_batch_with_one_malformed_record_lands_9999_rows_and_one_
         assert_eq!(row["reason"], "not_json");
         assert_eq!(row["raw"], std::str::from_utf8(&poison).unwrap());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_nested_too_deep_or_with_two_ids_are_quarantined_with_their_reasons_and_the_rest_land()
+ {
+    let payloads = emulator_payloads(Table::Geo);
+    let good = &payloads[..4];
+    let text = |p: &[u8]| std::str::from_utf8(p).unwrap().trim_end().to_owned();
+    // a real row with 64 arrays under a new key (65 levels), and real rows with a second id
+    let open = text(&payloads[4]);
+    let open = open.strip_suffix('}').unwrap();
+    let too_deep = format!(r#"{open}, "x": {}1{}}}"#, "[".repeat(64), "]".repeat(64));
+    let at_limit = format!(
+        r#"{}, "x": {}1{}}}"#,
+        text(&payloads[5]).strip_suffix('}').unwrap(),
+        "[".repeat(63),
+        "]".repeat(63)
+    );
+    let two_indexes = text(&payloads[6]).replacen("{", r#"{"index": 999999999, "#, 1);
+    let ind_and_index = text(&payloads[7]).replacen("{", r#"{"ind": 999999999, "#, 1);
+    let mut all: Vec<Vec<u8>> = good.to_vec();
+    for bad in [&too_deep, &at_limit, &two_indexes, &ind_and_index] {
+        all.push(bad.clone().into_bytes());
+    }
+    let dir = TempDir::new("stream-deep");
+    let uri = dir.path().join("warehouse").display().to_string();
+    let state = consumer_state(&uri, &AwsConfig::default());
+    let answer = pinpipe_local::invoke::call_json(
+        |e| kinesis_consumer::handle(&state, e),
+        event("streaming-deep-geo", &event_records(&all, 1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
+    assert_eq!(
+        stream_rows(&warehouse, Table::Geo).await.len(),
+        5,
+        "the four good rows and the one at the limit"
+    );
+    let reasons = query(
+        &warehouse,
+        "SELECT reason, raw FROM quarantine ORDER BY sequence_number",
+    )
+    .await;
+    let rows: Vec<Value> = std::str::from_utf8(&reasons)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["reason"].as_str().unwrap(), r["raw"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("too_deep", too_deep.as_str()),
+            ("duplicate_key", two_indexes.as_str()),
+            ("conflicting_ind", ind_and_index.as_str()),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,7 +490,10 @@ async fn every_sample_event_is_a_kinesis_event_the_handler_takes_without_failure
     for name in &names {
         let event: Value =
             serde_json::from_slice(&std::fs::read(events.join(name)).unwrap()).unwrap();
-        let answer = kinesis_consumer::handle_json(&state, event).await.unwrap();
+        let answer =
+            pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&state, e), event)
+                .await
+                .unwrap();
         assert_eq!(answer, json!({"batchItemFailures": []}), "{name}");
     }
     let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
@@ -628,9 +704,12 @@ async fn an_unreachable_lake_fails_every_record_of_the_batch_for_a_retry_and_nev
         .collect();
     let records = event_records(&payloads, 700);
     let missing = consumer_state("s3://no-such-bucket-for-pinpipe/lake", &moto.aws());
-    let answer = kinesis_consumer::handle_json(&missing, event("streaming-down-geo", &records))
-        .await
-        .unwrap();
+    let answer = pinpipe_local::invoke::call_json(
+        |e| kinesis_consumer::handle(&missing, e),
+        event("streaming-down-geo", &records),
+    )
+    .await
+    .unwrap();
     let failed: Vec<&str> = answer["batchItemFailures"]
         .as_array()
         .unwrap()
@@ -654,9 +733,12 @@ async fn a_poison_batch_fails_its_invocation_loudly_and_writes_nothing() {
     let warehouse = Warehouse::open(&uri, &AwsConfig::default()).unwrap();
 
     // a stream no table reads: a mapping's configuration error, not five bad records
-    let unrouted = kinesis_consumer::handle_json(&state, event("clickstream", &records))
-        .await
-        .unwrap_err();
+    let unrouted = pinpipe_local::invoke::call_json(
+        |e| kinesis_consumer::handle(&state, e),
+        event("clickstream", &records),
+    )
+    .await
+    .unwrap_err();
     assert!(unrouted.to_string().contains("clickstream"), "{unrouted}");
     // equal and descending sequence numbers: no position can be committed for them
     let mut repeated = records.clone();
@@ -664,9 +746,12 @@ async fn a_poison_batch_fails_its_invocation_loudly_and_writes_nothing() {
     let mut descending = records.clone();
     descending.swap(1, 3);
     for (what, bad) in [("repeated", repeated), ("descending", descending)] {
-        let e = kinesis_consumer::handle_json(&state, event("streaming-up-geo", &bad))
-            .await
-            .unwrap_err();
+        let e = pinpipe_local::invoke::call_json(
+            |e| kinesis_consumer::handle(&state, e),
+            event("streaming-up-geo", &bad),
+        )
+        .await
+        .unwrap_err();
         assert!(
             e.to_string().contains("not after the record before it"),
             "{what}: {e}"
@@ -678,7 +763,7 @@ async fn a_poison_batch_fails_its_invocation_loudly_and_writes_nothing() {
         .as_object_mut()
         .unwrap()
         .remove("eventID");
-    let e = kinesis_consumer::handle_json(&state, no_id)
+    let e = pinpipe_local::invoke::call_json(|e| kinesis_consumer::handle(&state, e), no_id)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("record 4"), "{e}");
@@ -690,9 +775,12 @@ async fn a_poison_batch_fails_its_invocation_loudly_and_writes_nothing() {
         );
     }
 
-    let answer = kinesis_consumer::handle_json(&state, event("streaming-up-geo", &records))
-        .await
-        .unwrap();
+    let answer = pinpipe_local::invoke::call_json(
+        |e| kinesis_consumer::handle(&state, e),
+        event("streaming-up-geo", &records),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
     assert_eq!(row_count(&warehouse, TableId::Stream(Table::Geo)).await, 5);
 }
@@ -1012,5 +1100,77 @@ async fn quarantine_rows_chosen_by_reason_and_time_are_redriven_into_their_paths
         row_count(&warehouse, TableId::Quarantine).await,
         8,
         "the audit trail stays"
+    );
+}
+
+/// Records every event's data in order; takes `outage` down at its first invocation.
+struct DownAfterFirst {
+    outage: pinpipe_tests::Outage,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl pinpipe_local::Invoke for DownAfterFirst {
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        use base64::Engine;
+        let mut seen = self.seen.lock().unwrap();
+        if seen.is_empty() {
+            self.outage.down();
+        }
+        for record in event["Records"].as_array().unwrap() {
+            let data = record["kinesis"]["data"].as_str().unwrap();
+            seen.push(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .unwrap(),
+            );
+        }
+        Ok(json!({"batchItemFailures": []}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_rides_out_kinesis_dropping_its_connections_and_delivers_every_record_once() {
+    let moto = Moto::get();
+    let direct = client(moto).await;
+    let stream = format!("streaming-{}-geo", unique_prefix("outage"));
+    create_stream(&direct, &stream, 1).await;
+    let payloads = emulator_payloads(Table::Geo);
+    put_all(&direct, &stream, &payloads[..10]).await;
+    // the runner reaches Kinesis through a hop that goes down once the first batch is delivered
+    let outage = pinpipe_tests::Outage::start(moto.endpoint()).await;
+    let mut aws = moto.aws();
+    aws.kinesis_endpoint_url = Some(outage.endpoint().to_owned());
+    let through = pinpipe::kinesis::kinesis_client(&aws).await;
+    let seen = std::sync::Arc::default();
+    let invoker = DownAfterFirst {
+        outage: outage.clone(),
+        seen: std::sync::Arc::clone(&seen),
+    };
+    let runner = Runner::new(
+        through,
+        invoker,
+        RunnerOptions {
+            max_backoff: Duration::from_millis(200),
+            ..options(std::slice::from_ref(&stream), 5)
+        },
+    );
+    let run = runner.run();
+    tokio::pin!(run);
+    let summary = tokio::select! {
+        // a runner that gives up during the outage ends here, with its error
+        ended = &mut run => ended,
+        // GetRecords and GetShardIterator refused again and again (the SDK retries each 3 times)
+        () = outage.refused_at_least(12) => {
+            put_all(&direct, &stream, &payloads[10..20]).await;
+            outage.up();
+            run.await
+        }
+    };
+    let summary = summary.expect("the runner rides the outage out");
+    assert_eq!(summary.shards[0].records, 20);
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        &payloads[..20],
+        "every record once, in order"
     );
 }

@@ -171,13 +171,9 @@ impl State {
     }
 }
 
-/// The handler.
+/// The handler: a scheduled event (or none) runs the day it names.
 pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<DailySummary, Error> {
-    handle_json(state, event.payload).await
-}
-
-/// The handler on a bare JSON payload (local runs, tests).
-pub async fn handle_json(state: &State, payload: Value) -> Result<DailySummary, Error> {
+    let payload = event.payload;
     let request: DailyRequest = if payload.is_null() {
         DailyRequest::default()
     } else {

@@ -229,15 +229,7 @@ pub async fn handle(state: &State, event: LambdaEvent<Value>) -> Result<EmulateS
         .deadline()
         .duration_since(std::time::SystemTime::now())
         .ok();
-    handle_json(state, event.payload, remaining).await
-}
-
-/// The handler on a bare JSON payload (local runs, tests).
-pub async fn handle_json(
-    state: &State,
-    payload: Value,
-    remaining: Option<Duration>,
-) -> Result<EmulateSummary, Error> {
+    let payload = event.payload;
     let request: EmulateRequest = if payload.is_null() {
         EmulateRequest::default()
     } else {
@@ -301,7 +293,7 @@ mod tests {
         assert_eq!(Diagnostic::from(bad).error_type, "BadEvent");
         let event = serde_json::from_str::<EmulateRequest>("[]").unwrap_err();
         assert_eq!(Diagnostic::from(Error::Event(event)).error_type, "BadEvent");
-        let down = Error::Pinpipe(pinpipe::Error::Emulate("the API is unreachable".into()));
+        let down = Error::Pinpipe(pinpipe::Error::emulate("the API is unreachable"));
         assert_eq!(Diagnostic::from(down).error_type, "Infrastructure");
     }
 

@@ -124,6 +124,7 @@ pub fn sink_error(e: SinkError, not_found_code: u32) -> Answer {
             format!("{m}; this API writes only to its own topics and streams"),
         ),
         SinkError::TooLarge(m) => (413, 41302, m),
+        SinkError::NoPartition(m) => (404, 40402, m),
         SinkError::Invalid(m) => (422, 42202, m),
         SinkError::Misconfigured(m) => (
             500,

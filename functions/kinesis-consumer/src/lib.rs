@@ -106,21 +106,6 @@ pub async fn handle(
     Ok(response)
 }
 
-/// The handler over JSON, as the Lambda runtime sees it: for local runners that invoke the function
-/// in process with the event JSON an event source mapping would send.
-pub async fn handle_json(
-    state: &State,
-    event: serde_json::Value,
-) -> Result<serde_json::Value, Error> {
-    let event: KinesisEvent = serde_json::from_value(event)?;
-    let response = handle(
-        state,
-        LambdaEvent::new(event, lambda_runtime::Context::default()),
-    )
-    .await?;
-    Ok(serde_json::to_value(response)?)
-}
-
 /// The event's shard batches, each checked to be consumable ([`StreamConsumer::check`]) before any
 /// is consumed: one poison batch fails the invocation with nothing written.
 fn checked_batches(

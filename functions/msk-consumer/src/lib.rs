@@ -137,20 +137,6 @@ pub async fn handle(
     }
 }
 
-/// The handler over JSON, for local runners that invoke the function in process.
-pub async fn handle_json(
-    state: &State,
-    event: serde_json::Value,
-) -> Result<serde_json::Value, Error> {
-    let event: KafkaEvent = serde_json::from_value(event)?;
-    let response = handle(
-        state,
-        LambdaEvent::new(event, lambda_runtime::Context::default()),
-    )
-    .await?;
-    Ok(serde_json::to_value(response)?)
-}
-
 /// The event's topic partitions, each in offset order. A value that is not valid base64 (never
 /// sent by MSK) is kept as its text, so that it reaches the quarantine instead of failing the event.
 pub fn partition_batches(event: KafkaEvent) -> Vec<PartitionBatch> {
@@ -231,7 +217,7 @@ mod tests {
         let landing = Error::Landing {
             topic: "p.pin".into(),
             partition: 0,
-            source: pinpipe::Error::RawZone("S3 unreachable".into()),
+            source: pinpipe::Error::raw_zone("S3 unreachable"),
         };
         assert_eq!(Diagnostic::from(landing).error_type, "Infrastructure");
     }

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 use futures::future::try_join_all;
 use serde_json::Value;
@@ -273,30 +274,46 @@ impl<I: Invoke> Runner<I> {
         Ok(shards)
     }
 
+    /// A shard iterator after `after` (or at the starting position), riding out what passes — a
+    /// dropped connection, a throttle, an endpoint down for a while — with backoff, as Lambda's
+    /// pollers do; only what no retry can fix (the stream or shard gone, a request refused) ends
+    /// the shard.
     async fn iterator(&self, shard: &Shard, after: Option<&str>) -> Result<Option<String>> {
-        let request = self
-            .client
-            .get_shard_iterator()
-            .stream_name(&shard.stream)
-            .shard_id(&shard.id);
-        let request = match (after, self.options.starting_position) {
-            (Some(seq), _) => request
-                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .starting_sequence_number(seq),
-            (None, StartingPosition::TrimHorizon) => {
-                request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+        let mut failures = 0_u32;
+        loop {
+            let request = self
+                .client
+                .get_shard_iterator()
+                .stream_name(&shard.stream)
+                .shard_id(&shard.id);
+            let request = match (after, self.options.starting_position) {
+                (Some(seq), _) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(seq),
+                (None, StartingPosition::TrimHorizon) => {
+                    request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+                }
+                (None, StartingPosition::Latest) => {
+                    request.shard_iterator_type(ShardIteratorType::Latest)
+                }
+            };
+            match request.send().await {
+                Ok(answer) => return Ok(answer.shard_iterator().map(str::to_owned)),
+                Err(e) if passing(&e) => {
+                    failures += 1;
+                    let pause = backoff(failures).min(self.options.max_backoff);
+                    let e = kinesis_error("getting an iterator", e);
+                    warn!(stream = %shard.stream, shard = %shard.id, error = %e, failures, ?pause, "GetShardIterator failed; retrying.");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => {
+                    return Err(kinesis_error(
+                        &format!("getting an iterator for {}/{}", shard.stream, shard.id),
+                        e,
+                    ));
+                }
             }
-            (None, StartingPosition::Latest) => {
-                request.shard_iterator_type(ShardIteratorType::Latest)
-            }
-        };
-        let answer = request.send().await.map_err(|e| {
-            kinesis_error(
-                &format!("getting an iterator for {}/{}", shard.stream, shard.id),
-                e,
-            )
-        })?;
-        Ok(answer.shard_iterator().map(str::to_owned))
+        }
     }
 
     async fn run_shard(
@@ -341,7 +358,8 @@ impl<I: Invoke> Runner<I> {
                         read_errors += 1;
                         let e = kinesis_error("reading records", e);
                         warn!(stream = %shard.stream, shard = %shard.id, error = %e, "GetRecords failed; re-reading.");
-                        tokio::time::sleep(backoff(read_errors)).await;
+                        tokio::time::sleep(backoff(read_errors).min(self.options.max_backoff))
+                            .await;
                         let after = buffer
                             .last()
                             .map(|r| r.sequence_number.clone())
@@ -549,6 +567,22 @@ fn event_record(record: &Record) -> EventRecord {
 
 fn kinesis_error(doing: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::kinesis_from(doing, e)
+}
+
+/// Whether a Kinesis call's failure may pass: anything but a refusal no retry changes (a stream or
+/// shard that does not exist, an invalid or forbidden request) or a request the SDK could not
+/// build. A dropped connection, a timeout and a throttle pass.
+fn passing<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    match e {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::ServiceError(service) => !matches!(
+            service.err().code(),
+            Some(
+                "ResourceNotFoundException" | "InvalidArgumentException" | "AccessDeniedException"
+            )
+        ),
+        _ => true,
+    }
 }
 
 /// 100 ms × 2^attempt, capped at 5 s.

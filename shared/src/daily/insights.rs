@@ -50,16 +50,6 @@ pub async fn compute(warehouse: &Warehouse) -> Result<Vec<Computed>> {
         .collect())
 }
 
-/// Whether the insight's table holds the run date's partition computed from `inputs`.
-pub async fn is_current(
-    warehouse: &Warehouse,
-    insight: Insight,
-    run_date: NaiveDate,
-    inputs: i64,
-) -> Result<bool> {
-    partition::is_current(warehouse, insight, run_date, inputs).await
-}
-
 /// Writes an insight as the run date's partition of its table (replacing what the partition held),
 /// with the inputs' fingerprint. Returns the version written.
 pub async fn write(

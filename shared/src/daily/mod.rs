@@ -245,7 +245,7 @@ async fn publish_insights(
 ) -> Result<Vec<InsightReport>> {
     let mut stale = Vec::new();
     for insight in crate::insight::INSIGHTS {
-        if !insights::is_current(warehouse, insight, run_date, inputs).await? {
+        if !crate::lake::partition::is_current(warehouse, insight, run_date, inputs).await? {
             stale.push(insight);
         }
     }

@@ -90,7 +90,7 @@ impl PostSource {
             #[cfg(not(feature = "mysql"))]
             SourceSpec::Mysql(_) => {
                 return Err(Error::config(
-                    "this build has no MySQL source (feature mysql)".into(),
+                    "this build has no MySQL source (feature mysql)",
                 ));
             }
         })

@@ -114,7 +114,7 @@ impl ProgressDocs {
             .await
             .map_err(|source| Error::store(format!("reading progress {path}"), source))?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| Error::RawZone(format!("progress {path} is not readable: {e}")))
+            .map_err(|e| Error::raw_zone_from(format!("progress {path} is not readable"), e))
     }
 
     /// Stores `progress` under a new id, for a commit to name.

@@ -136,7 +136,7 @@ impl RawZone {
                     let held = self.get(&key).await?;
                     let held_records = bytecount_lines(&held);
                     if held_records == 0 {
-                        return Err(Error::RawZone(format!("{key} exists but holds no record")));
+                        return Err(Error::raw_zone(format!("{key} exists but holds no record")));
                     }
                     let overlap = held_records.min(records.len() - next);
                     let ours = Self::encode(records[next..next + overlap].iter().map(|r| r.1));
@@ -148,7 +148,7 @@ impl RawZone {
                     } else if incarnation < MAX_INCARNATIONS {
                         incarnation += 1;
                     } else {
-                        return Err(Error::RawZone(format!(
+                        return Err(Error::raw_zone(format!(
                             "{key}: {MAX_INCARNATIONS} objects at this offset hold other records"
                         )));
                     }

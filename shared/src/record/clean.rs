@@ -75,6 +75,13 @@ fn parse_rejection(table: Table, error: ParseError) -> Rejection {
             Reason::NotObject,
             format!("{table} record is {kind}, not a JSON object"),
         ),
+        ParseError::TooDeep(key) => (
+            Reason::TooDeep,
+            format!(
+                "{table} record nests arrays and objects deeper than {} levels under key {key:?}",
+                crate::limits::MAX_NESTING
+            ),
+        ),
     };
     Rejection {
         table,

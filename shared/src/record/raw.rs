@@ -9,6 +9,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::Table;
+use crate::limits::MAX_NESTING;
 
 /// The most keys any table knows (pin: `index`, `ind` and eleven columns).
 pub const MAX_SLOTS: usize = 13;
@@ -99,6 +100,8 @@ pub struct RawRecord<'a> {
     pub unknown_keys: u32,
     /// The first known key the object holds twice (the record is rejected for it).
     pub duplicate_key: Option<&'static str>,
+    /// The first key whose value nests deeper than [`MAX_NESTING`] (the parse fails for it).
+    too_deep: Option<Cow<'a, str>>,
 }
 
 impl<'a> RawRecord<'a> {
@@ -119,6 +122,9 @@ pub enum ParseError {
     NotJson(serde_json::Error),
     /// Valid JSON, but an array, a string, a number, a boolean or null.
     NotObject(&'static str),
+    /// An object whose value under this key nests arrays and objects deeper than
+    /// [`MAX_NESTING`] levels, the record counting as the first.
+    TooDeep(String),
 }
 
 /// Parses one raw record of `table` from the bytes of one JSON object.
@@ -130,6 +136,10 @@ pub fn parse(table: Table, bytes: &[u8]) -> Result<RawRecord<'_>, ParseError> {
         .map_err(ParseError::NotJson)?;
     de.end().map_err(ParseError::NotJson)?;
     match parsed {
+        Parsed::Object(RawRecord {
+            too_deep: Some(key),
+            ..
+        }) => Err(ParseError::TooDeep(key.into_owned())),
         Parsed::Object(record) => Ok(record),
         Parsed::Other(kind) => Err(ParseError::NotObject(kind)),
     }
@@ -167,21 +177,28 @@ impl<'de> Visitor<'de> for RecordVisitor {
             slots: Default::default(),
             unknown_keys: 0,
             duplicate_key: None,
+            too_deep: None,
         };
         let mut seen = 0u32;
         while let Some(Key(key)) = map.next_key()? {
-            match slot_of(self.0, &key) {
+            // the record is the first level; a value may open containers down to the last
+            let too_deep = match slot_of(self.0, &key) {
                 Some(slot) => {
                     if seen & (1 << slot) != 0 && record.duplicate_key.is_none() {
                         record.duplicate_key = Some(raw_keys(self.0)[slot]);
                     }
                     seen |= 1 << slot;
-                    record.slots[slot] = map.next_value::<Nullable>()?.0;
+                    let value = map.next_value::<Nullable>()?;
+                    record.slots[slot] = value.value;
+                    value.too_deep
                 }
                 None => {
-                    map.next_value::<IgnoredAny>()?;
                     record.unknown_keys += 1;
+                    map.next_value_seed(Nesting(MAX_NESTING - 1))?
                 }
+            };
+            if too_deep && record.too_deep.is_none() {
+                record.too_deep = Some(key);
             }
         }
         Ok(Parsed::Object(record))
@@ -248,8 +265,21 @@ impl<'de> Visitor<'de> for StrVisitor {
     }
 }
 
-/// A field value; `None` for JSON null.
-struct Nullable<'a>(Option<Scalar<'a>>);
+/// A field value; `None` for JSON null. An object or an array is [`Scalar::Nested`], measured.
+struct Nullable<'a> {
+    value: Option<Scalar<'a>>,
+    /// Whether it nests deeper than a record's field may.
+    too_deep: bool,
+}
+
+impl<'a> Nullable<'a> {
+    fn of(value: Option<Scalar<'a>>) -> Self {
+        Nullable {
+            value,
+            too_deep: false,
+        }
+    }
+}
 
 impl<'de> de::Deserialize<'de> for Nullable<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -267,52 +297,129 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Nullable(Some(Scalar::Bool(v))))
+        Ok(Nullable::of(Some(Scalar::Bool(v))))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Nullable(Some(Scalar::Int(v))))
+        Ok(Nullable::of(Some(Scalar::Int(v))))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Nullable(Some(match i64::try_from(v) {
+        Ok(Nullable::of(Some(match i64::try_from(v) {
             Ok(i) => Scalar::Int(i),
             Err(_) => Scalar::UInt(v),
         })))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Nullable(Some(Scalar::Float(v))))
+        Ok(Nullable::of(Some(Scalar::Float(v))))
     }
 
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Nullable(Some(Scalar::Str(Cow::Borrowed(v)))))
+        Ok(Nullable::of(Some(Scalar::Str(Cow::Borrowed(v)))))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Nullable(Some(Scalar::Str(Cow::Owned(v.to_owned())))))
+        Ok(Nullable::of(Some(Scalar::Str(Cow::Owned(v.to_owned())))))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Nullable(Some(Scalar::Str(Cow::Owned(v)))))
+        Ok(Nullable::of(Some(Scalar::Str(Cow::Owned(v)))))
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Nullable(None))
+        Ok(Nullable::of(None))
     }
 
     fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Nullable(None))
+        Ok(Nullable::of(None))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Nullable(Some(Scalar::Nested)))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        // this array is the second level: what it holds may go down to the last
+        Ok(Nullable {
+            value: Some(Scalar::Nested),
+            too_deep: NestingVisitor(MAX_NESTING - 1).visit_seq(seq)?,
+        })
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Nullable(Some(Scalar::Nested)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Ok(Nullable {
+            value: Some(Scalar::Nested),
+            too_deep: NestingVisitor(MAX_NESTING - 1).visit_map(map)?,
+        })
+    }
+}
+
+/// Skips a value, answering whether its arrays and objects nest more than this many levels. Past
+/// the limit the rest is skipped without descending further (serde_json's skipping does not
+/// recurse), so no input can exhaust the stack.
+struct Nesting(usize);
+
+impl<'de> DeserializeSeed<'de> for Nesting {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(NestingVisitor(self.0))
+    }
+}
+
+/// [`Nesting`]'s visitor: `self.0` levels left, this value's own container counting as one.
+struct NestingVisitor(usize);
+
+impl<'de> Visitor<'de> for NestingVisitor {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        if self.0 == 0 {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(true);
+        }
+        let mut too_deep = false;
+        while let Some(deep) = seq.next_element_seed(Nesting(self.0 - 1))? {
+            too_deep |= deep;
+        }
+        Ok(too_deep)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        if self.0 == 0 {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(true);
+        }
+        let mut too_deep = false;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            too_deep |= map.next_value_seed(Nesting(self.0 - 1))?;
+        }
+        Ok(too_deep)
     }
 }
 

@@ -13,6 +13,9 @@ pub enum Reason {
     NotJson,
     /// Valid JSON, but not an object.
     NotObject,
+    /// An object whose arrays and objects nest deeper than [`crate::limits::MAX_NESTING`]: the
+    /// readers downstream (Python, Spark, Athena) refuse or crash on such depth.
+    TooDeep,
     /// Neither `index` nor `ind` is present (or both are null).
     MissingInd,
     /// `index`/`ind` is not an integer or an integer string.
@@ -31,10 +34,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::NotUtf8,
         Reason::NotJson,
         Reason::NotObject,
+        Reason::TooDeep,
         Reason::MissingInd,
         Reason::InvalidInd,
         Reason::ConflictingInd,
@@ -49,6 +53,7 @@ impl Reason {
             Reason::NotUtf8 => "not_utf8",
             Reason::NotJson => "not_json",
             Reason::NotObject => "not_object",
+            Reason::TooDeep => "too_deep",
             Reason::MissingInd => "missing_ind",
             Reason::InvalidInd => "invalid_ind",
             Reason::ConflictingInd => "conflicting_ind",

@@ -250,6 +250,12 @@ fn each_rejection_reason_names_the_record_and_field() {
         (Table::Geo, b"\"text\"".to_vec(), Reason::NotObject, None),
         (Table::Geo, b"42".to_vec(), Reason::NotObject, None),
         (
+            Table::Geo,
+            format!(r#"{{"ind": 1, "x": {}1{}}}"#, "[".repeat(64), "]".repeat(64)).into_bytes(),
+            Reason::TooDeep,
+            None,
+        ),
+        (
             Table::Pin,
             pin(json!({"index": "<absent>"})).into(),
             Reason::MissingInd,
@@ -608,16 +614,84 @@ fn deeply_nested_json_is_handled_without_overflowing_the_stack() {
         Reason::NotObject
     );
     let in_field = format!(r#"{{"ind": 1, "title": {deep}}}"#);
-    let (title, nulled) = column(Table::Pin, &in_field, "title");
-    assert_eq!((title, nulled), (Value::Null, true));
+    assert_eq!(
+        clean(Table::Pin, in_field.as_bytes()).unwrap_err().reason,
+        Reason::TooDeep
+    );
     let unknown = format!(r#"{{"ind": 1, "date_joined": "2015-10-24 11:23:51", "x": {deep}}}"#);
     assert_eq!(
-        clean(Table::User, unknown.as_bytes()).unwrap().unknown_keys,
-        1
+        clean(Table::User, unknown.as_bytes()).unwrap_err().reason,
+        Reason::TooDeep
     );
     let unclosed = "[".repeat(100_000);
     assert_eq!(
         clean(Table::Geo, unclosed.as_bytes()).unwrap_err().reason,
         Reason::NotJson
     );
+    let unclosed_in_field = format!(r#"{{"ind": 1, "x": {unclosed}"#);
+    assert_eq!(
+        clean(Table::Geo, unclosed_in_field.as_bytes())
+            .unwrap_err()
+            .reason,
+        Reason::NotJson
+    );
+}
+
+/// A user record whose value under `key` nests `levels` levels, the record counting as the first,
+/// alternating arrays and objects.
+fn nested_user(key: &str, levels: usize) -> String {
+    let (mut open, mut close) = (String::new(), String::new());
+    for level in 2..=levels {
+        if level % 2 == 0 {
+            open.push('[');
+            close.insert(0, ']');
+        } else {
+            open.push_str(r#"{"k": "#);
+            close.insert(0, '}');
+        }
+    }
+    let value = if levels < 2 {
+        "1".to_owned()
+    } else {
+        format!("{open}1{close}")
+    };
+    format!(
+        r#"{{"ind": 5, "first_name": "A", "date_joined": "2015-10-24 11:23:51", "{key}": {value}}}"#
+    )
+}
+
+#[test]
+fn a_record_nesting_64_levels_cleans_and_one_nesting_65_is_rejected_too_deep_naming_the_key() {
+    use crate::limits::MAX_NESTING;
+    assert_eq!(MAX_NESTING, 64);
+    for key in ["last_name", "extra"] {
+        for levels in [1, 2, MAX_NESTING - 1, MAX_NESTING] {
+            let raw = nested_user(key, levels);
+            assert!(
+                clean(Table::User, raw.as_bytes()).is_ok(),
+                "{key} at {levels}"
+            );
+            assert!(check_json_object(Table::User, raw.as_bytes()).is_ok());
+        }
+        for levels in [MAX_NESTING + 1, MAX_NESTING + 2, 10_000] {
+            let raw = nested_user(key, levels);
+            let rejection = clean(Table::User, raw.as_bytes()).unwrap_err();
+            assert_eq!(rejection.reason, Reason::TooDeep, "{key} at {levels}");
+            assert_eq!(rejection.reason.code(), "too_deep");
+            assert!(
+                rejection
+                    .message
+                    .contains(&format!("deeper than 64 levels under key \"{key}\"")),
+                "{}",
+                rejection.message
+            );
+            assert_eq!(
+                check_json_object(Table::User, raw.as_bytes())
+                    .unwrap_err()
+                    .reason,
+                Reason::TooDeep,
+                "the raw zone's check refuses it too"
+            );
+        }
+    }
 }

@@ -42,7 +42,7 @@ impl Post {
 /// A source-format row of `table` (a line of `pinpipe generate`'s files or `../data/source-rows`)
 /// re-encoded as the original emulator's payload.
 pub fn emulator_payload(table: Table, source_line: &[u8]) -> Result<Vec<u8>> {
-    let bad = |e: serde_json::Error| Error::SourceRow(format!("{table}: {e}"));
+    let bad = |e: serde_json::Error| Error::source_row_from(table.to_string(), e);
     let mut out = Vec::with_capacity(source_line.len() + 64);
     match table {
         Table::Pin => {

@@ -250,8 +250,10 @@ fn with_secret(mut options: MySqlConnectOptions, secret: RdsSecret) -> MySqlConn
     options
 }
 
-fn column_error(column: &str, e: impl std::fmt::Display) -> Error {
-    Error::SourceRow(format!("column {column}: {e}"))
+/// Column `what` (its name, and the value read where there is one) is not what it should be:
+/// `e` says why, kept as the source.
+fn column_error(what: impl std::fmt::Display, e: impl Into<crate::BoxError>) -> Error {
+    Error::source_row_from(format!("column {what}"), e)
 }
 
 /// An integer column of any width, or an integer in text.
@@ -260,7 +262,7 @@ fn int(row: &MySqlRow, column: &str) -> Result<i64> {
         let text: String = row.try_get(column).map_err(|e| column_error(column, e))?;
         text.trim()
             .parse()
-            .map_err(|e| column_error(column, format!("{text:?}: {e}")))
+            .map_err(|e| column_error(format_args!("{column} {text:?}"), e))
     })
 }
 
@@ -275,7 +277,7 @@ fn float(row: &MySqlRow, column: &str) -> Result<f64> {
         return v
             .to_string()
             .parse()
-            .map_err(|e| column_error(column, format!("{v}: {e}")));
+            .map_err(|e| column_error(format_args!("{column} {v}"), e));
     }
     if let Ok(v) = row.try_get::<f64, _>(column) {
         return Ok(v);
@@ -283,7 +285,7 @@ fn float(row: &MySqlRow, column: &str) -> Result<f64> {
     let text: String = row.try_get(column).map_err(|e| column_error(column, e))?;
     text.trim()
         .parse()
-        .map_err(|e| column_error(column, format!("{text:?}: {e}")))
+        .map_err(|e| column_error(format_args!("{column} {text:?}"), e))
 }
 
 /// Text (a binary collation's too); `NULL` reads as empty (the cleaner's "missing").
