@@ -3,6 +3,8 @@
 //!     cargo bench -p pinpipe --features lake --bench lake -- append   local|s3 [--appends N]
 //!     cargo bench -p pinpipe --features lake --bench lake -- versions with|without [--versions N]
 //!     cargo bench -p pinpipe --features lake --bench lake -- reposts  ROWS
+//!     cargo bench -p pinpipe --features lake --bench lake -- cold-index local|s3 [--files N] [--rows R]
+//!     cargo bench -p pinpipe --features lake --bench lake -- ind-memory roaring|hash [--inds N] [--sparse 1]
 //!
 //! `s3` starts a moto server on a free port of 127.0.0.1 (needs `moto[server]` and `boto3`).
 //! Each run prints one markdown table row for BENCHMARKS.md.
@@ -16,7 +18,8 @@ use pinpipe::Table;
 use pinpipe::cleaner::{Outcome, TableCleaner};
 use pinpipe::config::AwsConfig;
 use pinpipe::lake::{
-    Checkpoint, IndIndex, LakeTable, Position, SourceKey, TableId, Warehouse, maintenance,
+    Checkpoint, Commit, IndIndex, LakeTable, Position, RowWriter, SourceKey, TableId, Warehouse,
+    maintenance,
 };
 use pinpipe::record::CleanRow;
 use pinpipe::source::Synthetic;
@@ -44,6 +47,8 @@ fn main() {
             "append" => append(&what, flag("--appends", 20)).await,
             "versions" => versions(what == "with", flag("--versions", 10_000)).await,
             "reposts" => reposts(what.parse().expect("ROWS")).await,
+            "cold-index" => cold_index(&what, flag("--files", 5_000), flag("--rows", 100)).await,
+            "ind-memory" => ind_memory(&what, flag("--inds", 10_000_000), flag("--sparse", 0) == 1),
             other => panic!("unknown scenario {other}"),
         }
     });
@@ -290,4 +295,197 @@ async fn reposts(existing: usize) {
         ms(cold),
         peak_rss_mb()
     );
+}
+
+/// A stream table of `files` data files of `rows` rows each (one commit per file, a checkpoint every
+/// 100 commits, as the consumers leave it through a day without compaction), then what a fresh
+/// consumer's first batch costs: opening the table, building the re-post index cold, appending
+/// `rows` rows. Measured three ways: reading the files one after another with no snapshot (the
+/// index before issue 20), reading them 64 at a time with no snapshot yet (that first batch writes
+/// one), and after 200 more files, from that snapshot.
+async fn cold_index(backend: &str, files: usize, rows: usize) {
+    let (warehouse, _keep) = match backend {
+        "s3" => {
+            let (w, child) = moto_warehouse();
+            (w, Some(child))
+        }
+        _ => (local_warehouse("cold-index").0, None),
+    };
+    let id = TableId::Stream(Table::Pin);
+    let mut table = LakeTable::open(&warehouse, id).await.unwrap();
+    let built = Instant::now();
+    grow(&warehouse, &mut table, files, rows).await;
+    let build = built.elapsed();
+
+    // before: one file after another, no snapshot
+    let t = Instant::now();
+    let mut fresh = LakeTable::open(&warehouse, id).await.unwrap();
+    let mut index = IndIndex::new().concurrency(1).snapshot_after(u64::MAX);
+    let cost = index.catch_up(&fresh).await.unwrap();
+    let first = pins(900_000_000, rows);
+    let (new, _) = index.without_reposts(first);
+    fresh.append(vec![batch(&new)], &[]).await.unwrap();
+    let sequential = t.elapsed();
+    assert_eq!(cost.files as usize, files);
+
+    // now: the consumer's own writer, no snapshot yet
+    let base = 1_000_000_000;
+    let parallel = first_batch(&warehouse, id, base, rows).await;
+    let snapshots = pinpipe::lake::ind_index::snapshot::versions(&table.delta().object_store())
+        .await
+        .unwrap();
+    assert_eq!(snapshots.len(), usize::from(files >= 256), "{snapshots:?}");
+
+    // the day goes on: 200 more files, then another cold start
+    table.refresh().await.unwrap();
+    grow(&warehouse, &mut table, 200, rows).await;
+    let from_snapshot = first_batch(&warehouse, id, base + 1_000_000, rows).await;
+
+    let t = Instant::now();
+    let fresh = LakeTable::open(&warehouse, id).await.unwrap();
+    let mut index = IndIndex::new();
+    let cost = index.catch_up(&fresh).await.unwrap();
+    let rebuilt = t.elapsed();
+    println!(
+        "| {files} files × {rows} rows ({backend}) | {} | {} | {} | {} files after snapshot v{:?}: {} | {:.2} B/ind | {:.0} MB | built in {:.0} s |",
+        ms(sequential),
+        ms(parallel),
+        ms(from_snapshot),
+        cost.files,
+        cost.from_snapshot,
+        ms(rebuilt),
+        index.size_bytes() as f64 / index.len() as f64,
+        peak_rss_mb(),
+        build.as_secs_f64()
+    );
+}
+
+/// A fresh consumer's first batch: its writer opened, `rows` new rows from `first` written.
+async fn first_batch(warehouse: &Warehouse, id: TableId, first: i64, rows: usize) -> Duration {
+    let t = Instant::now();
+    let mut writer = RowWriter::open(warehouse, id).await.unwrap();
+    let written = writer
+        .write(pins(first, rows), &Commit::Position(at(first)))
+        .await
+        .unwrap();
+    assert!(written.rows > 0);
+    t.elapsed()
+}
+
+/// Adds `files` commits of one `rows`-row data file each (new `ind`s, as a shard batch brings), as
+/// fast as the store takes them: data files and commit files written 32 at a time, a checkpoint
+/// written by delta-rs every 100 versions, as a writer would.
+async fn grow(warehouse: &Warehouse, table: &mut LakeTable, files: usize, rows: usize) {
+    use futures::StreamExt;
+    use object_store::ObjectStoreExt;
+    let store = warehouse.object_store(&table.id().path()).unwrap();
+    let mut next = table.version() as usize + 1;
+    let mut left = files;
+    while left > 0 {
+        // up to the next multiple of 100: then a checkpoint
+        let block = left.min((100 - next % 100) % 100 + 1);
+        let writes: Vec<(usize, i64)> = (0..block)
+            .map(|i| (next + i, ((next + i) * rows) as i64))
+            .collect();
+        futures::stream::iter(writes)
+            .map(|(v, first)| {
+                let store = store.clone();
+                async move {
+                    let data = parquet_bytes(&batch(&pins(first, rows)));
+                    let path = format!("bench-{v}.parquet");
+                    let size = data.len();
+                    store
+                        .put(&object_store::path::Path::from(path.as_str()), data.into())
+                        .await
+                        .unwrap();
+                    let add = serde_json::json!({"add": {
+                        "path": path, "partitionValues": {}, "size": size,
+                        "modificationTime": 1_700_000_000_000i64, "dataChange": true,
+                    }});
+                    let commit = serde_json::json!({"commitInfo": {"operation": "WRITE"}});
+                    store
+                        .put(
+                            &object_store::path::Path::from(format!("_delta_log/{v:020}.json")),
+                            format!("{commit}\n{add}\n").into_bytes().into(),
+                        )
+                        .await
+                        .unwrap();
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<()>>()
+            .await;
+        next += block;
+        left -= block;
+        table.refresh().await.unwrap();
+        if (next - 1) % 100 == 0 {
+            maintenance::checkpoint(table).await.unwrap();
+        }
+    }
+}
+
+fn parquet_bytes(batch: &RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer =
+        deltalake::parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    out
+}
+
+/// The memory of a set of `n` `ind`s, dense (consecutive ids, as a source database's keys are) or
+/// sparse (random 64-bit), held as the re-post index holds them (`roaring`) or in a hash set: the
+/// process's resident memory grown while the set was built.
+fn ind_memory(kind: &str, n: usize, sparse: bool) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut ind = |i: usize| {
+        if sparse {
+            rng.random::<i64>()
+        } else {
+            i as i64
+        }
+    };
+    let before = rss_mb();
+    let t = Instant::now();
+    let len = match kind {
+        "hash" => {
+            let mut set = foldhash::HashSet::default();
+            for i in 0..n {
+                set.insert(ind(i));
+            }
+            set.len() as u64
+        }
+        _ => {
+            // as the re-post index holds them
+            let mut set = roaring::RoaringTreemap::new();
+            let mut i = 0;
+            while i < n {
+                let mut chunk: Vec<u64> = (i..(i + 100_000).min(n))
+                    .map(|i| (ind(i) as u64) ^ (1 << 63))
+                    .collect();
+                chunk.sort_unstable();
+                set.extend(chunk);
+                i += 100_000;
+            }
+            set.len()
+        }
+    };
+    let grown = rss_mb() - before;
+    println!(
+        "| {kind} | {n} {} inds | {:.2} bytes per ind | {:.0} MB | built in {:.2} s |",
+        if sparse { "sparse" } else { "dense" },
+        grown * 1024.0 * 1024.0 / len as f64,
+        grown,
+        t.elapsed().as_secs_f64()
+    );
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -571,6 +571,95 @@ async fn re_posted_inds_are_dropped_before_appending_and_the_index_catches_up_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_index_starts_from_the_newest_snapshot_and_reads_only_the_files_it_does_not_cover() {
+    use object_store::ObjectStoreExt;
+    use pinpipe::lake::ind_index::{self, snapshot};
+    let pins = real_pins();
+    let chunks: Vec<&[CleanRow<'static>]> = pins.chunks(pins.len().div_ceil(8)).collect();
+    assert_eq!(chunks.len(), 8);
+    for (backend, _dir, warehouse, _) in backends("ind-snapshot") {
+        let id = TableId::Stream(Table::Pin);
+        let mut table = LakeTable::open(&warehouse, id).await.unwrap();
+        let append = |rows: &[CleanRow<'static>]| {
+            pinpipe::schema::to_record_batch(Table::Pin, rows).unwrap()
+        };
+        for chunk in &chunks[..6] {
+            table.append(vec![append(chunk)], &[]).await.unwrap();
+        }
+        let store = table.delta().object_store();
+
+        // a cold start that reads at least 3 files writes a snapshot at the version it read
+        let mut first = pinpipe::lake::IndIndex::new().snapshot_after(3);
+        let cold = first.catch_up(&table).await.unwrap();
+        assert_eq!((cold.files, cold.from_snapshot), (6, None), "{backend}");
+        assert_eq!(cold.wrote_snapshot, Some(table.version()), "{backend}");
+        assert_eq!(
+            snapshot::versions(&store).await.unwrap(),
+            vec![table.version()]
+        );
+        let snapshotted = table.version();
+
+        // two more files, then a new cold start: the snapshot and those two files only
+        for chunk in &chunks[6..] {
+            table.append(vec![append(chunk)], &[]).await.unwrap();
+        }
+        let mut second = pinpipe::lake::IndIndex::new();
+        let cost = second.catch_up(&table).await.unwrap();
+        assert_eq!(
+            (cost.files, cost.from_snapshot, cost.wrote_snapshot),
+            (2, Some(snapshotted), None),
+            "{backend}"
+        );
+        assert_eq!(second.len(), pins.len() as u64, "{backend}");
+        let (new, dropped) = second.without_reposts(pins.clone());
+        assert_eq!(
+            (new.len(), dropped),
+            (0, pins.len()),
+            "{backend}: every ind known"
+        );
+
+        // the daily maintenance snapshots the table as it is and keeps the newest two
+        assert_eq!(
+            ind_index::snapshot_now(&table).await.unwrap(),
+            Some(table.version()),
+            "{backend}"
+        );
+        table
+            .append(vec![append(&chunks[0][..1])], &[])
+            .await
+            .unwrap();
+        ind_index::snapshot_now(&table).await.unwrap();
+        assert_eq!(
+            snapshot::versions(&store).await.unwrap(),
+            vec![table.version() - 1, table.version()],
+            "{backend}: older snapshots pruned"
+        );
+        let mut third = pinpipe::lake::IndIndex::new();
+        let cost = third.catch_up(&table).await.unwrap();
+        assert_eq!((cost.files, cost.from_snapshot), (0, Some(table.version())));
+
+        // a snapshot that does not read back whole costs time, never an ind
+        let newest = object_store::path::Path::from(format!(
+            "_pinpipe/ind-index/{:020}.inds",
+            table.version()
+        ));
+        let whole = store.get(&newest).await.unwrap().bytes().await.unwrap();
+        store
+            .put(&newest, whole.slice(..whole.len() - 3).into())
+            .await
+            .unwrap();
+        let mut fourth = pinpipe::lake::IndIndex::new();
+        let cost = fourth.catch_up(&table).await.unwrap();
+        assert_eq!(
+            cost.from_snapshot, None,
+            "{backend}: a cut snapshot is not used"
+        );
+        assert!(cost.files >= 8, "{backend}: every live file read instead");
+        assert_eq!(fourth.len(), pins.len() as u64, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_raw_batch_rewrites_the_same_object_with_the_same_bytes() {
     let records: Vec<String> = lines("source-rows/geo.jsonl").into_iter().take(5).collect();
     for (backend, _dir, warehouse, _) in backends("raw") {

@@ -1,7 +1,10 @@
 //! The daily run's third stage: every table of the lake compacted, checkpointed and vacuumed, table
 //! by table until the time budget is spent (the rest waits for tomorrow; nothing is half done:
 //! each step is one Delta commit or none). A stream table is first swept of later copies of
-//! re-posted `ind`s ([`crate::lake::dedup`]), before its compaction mixes their files.
+//! re-posted `ind`s ([`crate::lake::dedup`]), before its compaction mixes their files. A cleaned
+//! table's re-post index is then snapshotted at the compacted version (and older snapshots pruned),
+//! so a stream consumer's cold start reads only the files written since
+//! ([`crate::lake::IndIndex`]).
 
 use std::time::Instant;
 
@@ -9,7 +12,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::lake::maintenance::{self, MIN_RETENTION};
-use crate::lake::{LakeTable, ProgressDocs, SourceKey, TableId, Warehouse, dedup};
+use crate::lake::{LakeTable, ProgressDocs, SourceKey, TableId, Warehouse, dedup, ind_index};
 use crate::{Result, Table};
 
 /// What maintenance did to one table.
@@ -24,6 +27,8 @@ pub struct MaintenanceReport {
     pub files_vacuumed: u64,
     /// Later copies of re-posted `ind`s removed (stream tables).
     pub duplicates_removed: u64,
+    /// The version of the re-post index's snapshot written (cleaned tables).
+    pub ind_snapshot: Option<u64>,
     pub version: u64,
     pub ms: u64,
 }
@@ -46,6 +51,7 @@ pub async fn maintain_all(
                 files_compacted: 0,
                 files_vacuumed: 0,
                 duplicates_removed: 0,
+                ind_snapshot: None,
                 version: 0,
                 ms: 0,
             });
@@ -67,12 +73,20 @@ pub async fn maintain_all(
         let files_compacted = maintenance::optimize(&mut table).await?;
         maintenance::checkpoint(&table).await?;
         let vacuumed = maintenance::vacuum(&mut table, MIN_RETENTION, now).await?;
+        let mut ind_snapshot = None;
+        if let Some(id) = TableId::every()
+            .find(|id| id.path() == path && matches!(id, TableId::Stream(_) | TableId::Batch(_)))
+            && let Some(cleaned) = LakeTable::open_existing(warehouse, id).await?
+        {
+            ind_snapshot = ind_index::snapshot_now(&cleaned).await?;
+        }
         let report = MaintenanceReport {
             table: path,
             skipped: false,
             files_compacted,
             files_vacuumed: vacuumed.files_deleted as u64,
             duplicates_removed,
+            ind_snapshot,
             version: table.version().unwrap_or_default(),
             ms: started.elapsed().as_millis() as u64,
         };
@@ -81,6 +95,7 @@ pub async fn maintain_all(
             files_compacted = report.files_compacted,
             files_vacuumed = report.files_vacuumed,
             duplicates_removed = report.duplicates_removed,
+            ind_snapshot = ?report.ind_snapshot,
             version = report.version,
             ms = report.ms,
             "Maintained table."

@@ -6,7 +6,7 @@
 
 #[cfg(feature = "sql")]
 pub mod dedup;
-mod ind_index;
+pub mod ind_index;
 pub mod maintenance;
 #[cfg(feature = "sql")]
 pub mod partition;
