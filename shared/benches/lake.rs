@@ -328,7 +328,9 @@ async fn cold_index(backend: &str, files: usize, rows: usize) {
     let sequential = t.elapsed();
     assert_eq!(cost.files as usize, files);
 
-    // now: the consumer's own writer, no snapshot yet
+    // now: the consumer's own writer, no snapshot yet; peak memory from here on is a consumer's
+    let built_peak = peak_rss_mb();
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let base = 1_000_000_000;
     let parallel = first_batch(&warehouse, id, base, rows).await;
     let snapshots = pinpipe::lake::ind_index::snapshot::versions(&table.delta().object_store())
@@ -347,7 +349,7 @@ async fn cold_index(backend: &str, files: usize, rows: usize) {
     let cost = index.catch_up(&fresh).await.unwrap();
     let rebuilt = t.elapsed();
     println!(
-        "| {files} files × {rows} rows ({backend}) | {} | {} | {} | {} files after snapshot v{:?}: {} | {:.2} B/ind | {:.0} MB | built in {:.0} s |",
+        "| {files} files × {rows} rows ({backend}) | {} | {} | {} | {} files after snapshot v{:?}: {} | {:.2} B/ind | {:.0} MB | built in {:.0} s, {:.0} MB |",
         ms(sequential),
         ms(parallel),
         ms(from_snapshot),
@@ -356,7 +358,8 @@ async fn cold_index(backend: &str, files: usize, rows: usize) {
         ms(rebuilt),
         index.size_bytes() as f64 / index.len() as f64,
         peak_rss_mb(),
-        build.as_secs_f64()
+        build.as_secs_f64(),
+        built_peak
     );
 }
 
@@ -418,7 +421,7 @@ async fn grow(warehouse: &Warehouse, table: &mut LakeTable, files: usize, rows: 
         next += block;
         left -= block;
         table.refresh().await.unwrap();
-        if (next - 1) % 100 == 0 {
+        if (next - 1).is_multiple_of(100) {
             maintenance::checkpoint(table).await.unwrap();
         }
     }

@@ -638,6 +638,19 @@ async fn a_cold_index_starts_from_the_newest_snapshot_and_reads_only_the_files_i
         let cost = third.catch_up(&table).await.unwrap();
         assert_eq!((cost.files, cost.from_snapshot), (0, Some(table.version())));
 
+        // a warm index that took in as many files as its threshold writes one as it goes
+        let mut warm = pinpipe::lake::IndIndex::new().snapshot_after(3);
+        assert_eq!(warm.catch_up(&table).await.unwrap().wrote_snapshot, None);
+        for chunk in &chunks[1..4] {
+            table.append(vec![append(&chunk[..1])], &[]).await.unwrap();
+        }
+        let cost = warm.catch_up(&table).await.unwrap();
+        assert_eq!(
+            (cost.files, cost.wrote_snapshot),
+            (3, Some(table.version())),
+            "{backend}"
+        );
+
         // a snapshot that does not read back whole costs time, never an ind
         let newest = object_store::path::Path::from(format!(
             "_pinpipe/ind-index/{:020}.inds",

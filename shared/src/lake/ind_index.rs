@@ -43,7 +43,9 @@ const READ_CONCURRENCY: usize = 64;
 /// A data file up to this size is read in one request (footer and column together); a larger one
 /// by ranges (its footer, then the `ind` column chunks).
 const WHOLE_FILE_BYTES: u64 = 16 << 20;
-/// A cold start that read at least this many data files writes a snapshot of its index.
+/// An index that took in at least this many data files since the newest snapshot it knows of
+/// writes one (a cold start, or a warm writer following the table through the day), so a cold
+/// start never reads much more than this many files, however many the table has.
 pub const SNAPSHOT_AFTER_FILES: u64 = 256;
 
 /// The `ind`s of one table as of `version`.
@@ -52,6 +54,8 @@ pub struct IndIndex {
     inds: RoaringTreemap,
     version: Option<u64>,
     snapshot_after: u64,
+    /// Data files taken in since the newest snapshot this index started from or wrote.
+    since_snapshot: u64,
     concurrency: usize,
 }
 
@@ -61,6 +65,7 @@ impl Default for IndIndex {
             inds: RoaringTreemap::new(),
             version: None,
             snapshot_after: SNAPSHOT_AFTER_FILES,
+            since_snapshot: 0,
             concurrency: READ_CONCURRENCY,
         }
     }
@@ -87,7 +92,8 @@ impl IndIndex {
         Self::default()
     }
 
-    /// A cold start that reads at least `files` data files writes a snapshot (`u64::MAX`: never).
+    /// An index that took in `files` data files since the newest snapshot it knows of writes one
+    /// (`u64::MAX`: never).
     pub fn snapshot_after(mut self, files: u64) -> Self {
         self.snapshot_after = files;
         self
@@ -168,27 +174,39 @@ impl IndIndex {
                     }
                     None => StdHashSet::new(),
                 };
-                let files: Vec<String> = live.iter().map(|(p, _)| p.to_string()).collect();
                 let unread: Vec<_> = live
                     .into_iter()
                     .filter(|(p, _)| !covered.contains(p.as_ref()))
                     .collect();
                 cost.files = self.read_files(&store, unread).await?;
-                self.version = Some(current);
-                if cost.files >= self.snapshot_after {
-                    // best effort: a snapshot saves the next cold start time, its absence costs none
-                    match snapshot::write(&store, current, &files, &self.inds).await {
-                        Ok(()) => cost.wrote_snapshot = Some(current),
-                        Err(e) => {
-                            warn!(table = %table.id(), version = current, error = %e, "Could not write a snapshot of the ind index.")
-                        }
-                    }
-                }
             }
         }
+        self.since_snapshot += cost.files;
         self.version = Some(current);
+        cost.wrote_snapshot = self.snapshot_if_due(table).await;
         debug!(table = %table.id(), version = current, ?cost, "Ind index caught up.");
         Ok(cost)
+    }
+
+    /// Writes a snapshot at the table's version when the index reflects it and took in
+    /// [`IndIndex::snapshot_after`] files since the last one; answers its version. Best effort: a
+    /// snapshot saves a later cold start time, a failed one costs nothing but a warning.
+    pub async fn snapshot_if_due(&mut self, table: &LakeTable) -> Option<u64> {
+        if self.since_snapshot < self.snapshot_after || self.version != table.delta().version() {
+            return None;
+        }
+        match self.write_snapshot(table).await {
+            Ok(written) => {
+                self.since_snapshot = 0;
+                written
+            }
+            Err(e) => {
+                warn!(table = %table.id(), error = %e, "Could not write a snapshot of the ind index.");
+                // not again at once: after as many files again
+                self.since_snapshot = 0;
+                None
+            }
+        }
     }
 
     /// Writes a snapshot of the index at the table's current version (the daily maintenance, after
@@ -233,6 +251,7 @@ impl IndIndex {
         if self.version.is_some_and(|v| v + 1 == version) {
             self.inds.extend(inds.into_iter().map(key));
             self.version = Some(version);
+            self.since_snapshot += 1;
         }
     }
 
@@ -276,6 +295,7 @@ pub async fn snapshot_now(table: &LakeTable) -> Result<Option<u64>> {
 }
 
 /// The `ind` column of one data file, in row order (only that column is read).
+#[cfg(feature = "sql")]
 pub(crate) async fn read_inds(store: &Arc<dyn ObjectStore>, path: Path) -> Result<Vec<i64>> {
     read_inds_sized(store, path, None).await
 }

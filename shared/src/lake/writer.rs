@@ -189,6 +189,8 @@ impl RowWriter {
         let mut written =
             append(&mut self.lake, data, commit, &inds, Some(&mut self.index)).await?;
         self.appends += 1;
+        // a writer following a busy table through the day keeps cold starts short
+        self.index.snapshot_if_due(&self.lake).await;
         written.reposts = reposts;
         Ok(written)
     }
