@@ -4,7 +4,7 @@
 //!     cargo bench -p pinpipe --features lake --bench lake -- versions with|without [--versions N]
 //!     cargo bench -p pinpipe --features lake --bench lake -- reposts  ROWS
 //!     cargo bench -p pinpipe --features lake --bench lake -- cold-index local|s3 [--files N] [--rows R]
-//!     cargo bench -p pinpipe --features lake --bench lake -- ind-memory roaring|hash [--inds N] [--sparse 1]
+//!     cargo bench -p pinpipe --features lake --bench lake -- ind-memory roaring|hash [--inds N] [--sparse 0|1|2]
 //!
 //! `s3` starts a moto server on a free port of 127.0.0.1 (needs `moto[server]` and `boto3`).
 //! Each run prints one markdown table row for BENCHMARKS.md.
@@ -48,7 +48,7 @@ fn main() {
             "versions" => versions(what == "with", flag("--versions", 10_000)).await,
             "reposts" => reposts(what.parse().expect("ROWS")).await,
             "cold-index" => cold_index(&what, flag("--files", 5_000), flag("--rows", 100)).await,
-            "ind-memory" => ind_memory(&what, flag("--inds", 10_000_000), flag("--sparse", 0) == 1),
+            "ind-memory" => ind_memory(&what, flag("--inds", 10_000_000), flag("--sparse", 0)),
             other => panic!("unknown scenario {other}"),
         }
     });
@@ -436,28 +436,27 @@ fn parquet_bytes(batch: &RecordBatch) -> Vec<u8> {
     out
 }
 
-/// The memory of a set of `n` `ind`s, dense (consecutive ids, as a source database's keys are) or
-/// sparse (random 64-bit), held as the re-post index holds them (`roaring`) or in a hash set: the
-/// process's resident memory grown while the set was built.
-fn ind_memory(kind: &str, n: usize, sparse: bool) {
+/// The memory of a set of `n` `ind`s — dense (consecutive ids, as a source database's keys are),
+/// `sparse` 1: random ids of a 32-bit key (the source's `INT` primary key), 2: random 64-bit ids —
+/// held as the re-post index holds them (`roaring`) or in a hash set: the process's resident memory
+/// grown while the set was built, measured before it is dropped.
+fn ind_memory(kind: &str, n: usize, sparse: usize) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let mut ind = |i: usize| {
-        if sparse {
-            rng.random::<i64>()
-        } else {
-            i as i64
-        }
+    let mut ind = |i: usize| match sparse {
+        1 => i64::from(rng.random_range(0..i32::MAX)),
+        2 => rng.random::<i64>(),
+        _ => i as i64,
     };
     let before = rss_mb();
     let t = Instant::now();
-    let len = match kind {
+    let (len, grown) = match kind {
         "hash" => {
             let mut set = foldhash::HashSet::default();
             for i in 0..n {
                 set.insert(ind(i));
             }
-            set.len() as u64
+            (set.len() as u64, rss_mb() - before)
         }
         _ => {
             // as the re-post index holds them
@@ -471,13 +470,12 @@ fn ind_memory(kind: &str, n: usize, sparse: bool) {
                 set.extend(chunk);
                 i += 100_000;
             }
-            set.len()
+            (set.len(), rss_mb() - before)
         }
     };
-    let grown = rss_mb() - before;
     println!(
         "| {kind} | {n} {} inds | {:.2} bytes per ind | {:.0} MB | built in {:.2} s |",
-        if sparse { "sparse" } else { "dense" },
+        ["dense", "sparse 32-bit", "sparse 64-bit"][sparse.min(2)],
         grown * 1024.0 * 1024.0 / len as f64,
         grown,
         t.elapsed().as_secs_f64()
