@@ -39,6 +39,8 @@ pub fn daily(args: Daily, stdout: &mut dyn Write) -> Result<(), CliError> {
         metrics: pinpipe::metrics::Emf::Off,
         budget_seconds: args.budget_seconds,
         chunk_mb: args.chunk_mb.max(1),
+        // the insights stay in this process (the function's Athena settings come from its template)
+        athena: None,
         aws: AwsConfig::from_env(),
     };
     let request = daily_analytics::DailyRequest {

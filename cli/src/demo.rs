@@ -324,6 +324,7 @@ pub fn demo(args: Demo, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Resul
                 metrics: pinpipe::metrics::Emf::Off,
                 budget_seconds: 600,
                 chunk_mb: pinpipe::daily::DEFAULT_CHUNK_MB,
+                athena: None,
                 aws: aws.clone(),
             },
         )

@@ -120,6 +120,7 @@ fn moto_warehouse() -> (Warehouse, std::process::Child) {
         endpoint_url: Some(format!("http://127.0.0.1:{port}")),
         kinesis_endpoint_url: None,
         secretsmanager_endpoint_url: None,
+        athena_endpoint_url: None,
         access_key_id: Some("test".into()),
         secret_access_key: Some("test".into()),
         session_token: None,
@@ -129,10 +130,19 @@ fn moto_warehouse() -> (Warehouse, std::process::Child) {
 }
 
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+/// A memory figure of this process from `/proc/self/status`, in MB.
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -480,13 +490,4 @@ fn ind_memory(kind: &str, n: usize, sparse: usize) {
         grown,
         t.elapsed().as_secs_f64()
     );
-}
-
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }

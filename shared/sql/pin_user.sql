@@ -9,6 +9,6 @@ SELECT
         WHEN u.age BETWEEN 36 AND 50 THEN '36-50'
         WHEN u.age > 50 THEN '50+'
     END AS age_group,
-    CAST(date_part('year', u.date_joined) AS INT) AS join_year
+    CAST(EXTRACT(YEAR FROM u.date_joined) AS INTEGER) AS join_year
 FROM batch_pin p
 JOIN batch_user u ON p.ind = u.ind

@@ -75,6 +75,13 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// An Athena call or query of the daily run's insights (the query's id and state in `what`).
+    #[error("athena: {what}{}", caused(.source.as_deref()))]
+    Athena {
+        what: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The warehouse root or a task working on it.
     #[error("warehouse {what}{}", caused(.source.as_deref()))]
     Warehouse {
@@ -160,6 +167,7 @@ with_source! {
     SourceRow: source_row, source_row_from;
     RawZone: raw_zone, raw_zone_from;
     Emulate: emulate, emulate_from;
+    Athena: athena, athena_from;
 }
 
 #[cfg(feature = "kafka")]

@@ -31,7 +31,12 @@
 //! - [`source`]: where posts come from — the embedded synthetic generator, the source-row format and
 //!   the Kafka REST consumer envelope.
 
-#[cfg(any(feature = "kinesis", feature = "secrets", feature = "sigv4"))]
+#[cfg(any(
+    feature = "kinesis",
+    feature = "secrets",
+    feature = "sigv4",
+    feature = "athena"
+))]
 pub mod aws;
 pub mod cleaner;
 pub mod config;

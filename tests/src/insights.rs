@@ -1,5 +1,6 @@
-//! Reading the lake back in tests: query rows as sorted JSON lines, the insight tables, and the
-//! same insights computed independently by `tests/golden/insights.py` (DuckDB).
+//! Reading the lake back in tests: query rows as sorted JSON lines, the insight tables, the same
+//! insights computed independently by `tests/golden/insights.py` (DuckDB), and the queries the
+//! daily function would send to Athena, checked as Trino and run on DuckDB by `tests/golden/trino.py`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,8 +50,67 @@ pub fn golden_rows(warehouse_dir: &Path, run_date: &str) -> Vec<(String, Value)>
         "golden script failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout)
-        .unwrap()
+    parse_rows(&output.stdout)
+}
+
+/// The insights as Athena would compute them: each query of [`pinpipe::insight::athena_sql`]
+/// parsed as Trino, checked to call only Trino's functions, translated to DuckDB and run over the
+/// batch tables by `tests/golden/trino.py`.
+pub fn athena_rows(warehouse_dir: &Path, run_date: &str) -> Vec<(String, Value)> {
+    let queries = crate::TempDir::new("athena-sql");
+    for insight in pinpipe::insight::INSIGHTS {
+        std::fs::write(
+            queries.path().join(format!("{}.sql", insight.name)),
+            pinpipe::insight::athena_sql(insight),
+        )
+        .unwrap();
+    }
+    let output = trino_check(warehouse_dir, run_date, queries.path());
+    assert!(
+        output.status.success(),
+        "trino.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_rows(&output.stdout)
+}
+
+/// `tests/golden/trino.py` run on the queries in `sql_dir`.
+pub fn trino_check(warehouse_dir: &Path, run_date: &str, sql_dir: &Path) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/trino.py");
+    Command::new("python3")
+        .arg(script)
+        .arg(warehouse_dir)
+        .arg(run_date)
+        .arg(sql_dir)
+        .output()
+        .expect("python3 runs")
+}
+
+/// The insights as DataFusion computes the Athena queries (each one self-contained) over the
+/// warehouse's batch tables.
+pub async fn athena_sql_on_datafusion(
+    warehouse: &Warehouse,
+    run_date: &str,
+) -> Vec<(String, Value)> {
+    let (ctx, _) = sql::session(warehouse).await.unwrap();
+    let mut out = Vec::new();
+    for insight in pinpipe::insight::INSIGHTS {
+        let batches = sql::query(&ctx, &pinpipe::insight::athena_sql(insight))
+            .await
+            .unwrap();
+        let (columns, rows) = sql::json_rows(&batches);
+        for row in rows {
+            let mut object: serde_json::Map<String, Value> =
+                columns.iter().cloned().zip(row).collect();
+            object.insert("run_date".into(), Value::String(run_date.into()));
+            out.push((insight.name.to_owned(), Value::Object(object)));
+        }
+    }
+    out
+}
+
+fn parse_rows(stdout: &[u8]) -> Vec<(String, Value)> {
+    String::from_utf8_lossy(stdout)
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
@@ -86,12 +146,17 @@ pub fn canonical(rows: &[(String, Value)]) -> BTreeMap<String, Vec<String>> {
 }
 
 pub fn assert_insights_match_golden(ours: &[(String, Value)], golden: &[(String, Value)]) {
-    let (ours, golden) = (canonical(ours), canonical(golden));
+    assert_same_insights("pinpipe's", ours, golden);
+}
+
+/// `theirs` (described by `whose`) equal the golden rows, insight by insight.
+pub fn assert_same_insights(whose: &str, theirs: &[(String, Value)], golden: &[(String, Value)]) {
+    let (theirs, golden) = (canonical(theirs), canonical(golden));
     for name in pinpipe::insight::INSIGHTS.map(|i| i.name) {
         assert_eq!(
-            ours.get(name),
+            theirs.get(name),
             golden.get(name),
-            "{name}: pinpipe's rows (left) differ from DuckDB's (right)"
+            "{name}: {whose} rows (left) differ from the golden DuckDB computation's (right)"
         );
     }
 }

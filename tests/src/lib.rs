@@ -4,6 +4,7 @@
 //! the template as CloudFormation sees it ([`template`], [`cfn`]), the ingest fuzzer ([`fuzz`]) and
 //! reading the lake back ([`insights`]).
 
+pub mod athena;
 pub mod cfn;
 pub mod fixtures;
 pub mod fuzz;

@@ -86,6 +86,7 @@ impl Moto {
             endpoint_url: Some(self.endpoint.clone()),
             kinesis_endpoint_url: Some(self.endpoint.clone()),
             secretsmanager_endpoint_url: Some(self.endpoint.clone()),
+            athena_endpoint_url: None,
             access_key_id: Some("test".into()),
             secret_access_key: Some("test".into()),
             session_token: None,

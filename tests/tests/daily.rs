@@ -16,7 +16,8 @@ use pinpipe::lake::{RawZone, Warehouse, sql};
 use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
 use pinpipe::routes::TopicRoutes;
 use pinpipe_tests::insights::{
-    assert_insights_match_golden, canonical, golden_rows, insight_rows, rows,
+    assert_insights_match_golden, assert_same_insights, athena_rows, athena_sql_on_datafusion,
+    canonical, golden_rows, insight_rows, rows, trino_check,
 };
 use pinpipe_tests::{Moto, TempDir, emulator_payloads};
 use serde_json::{Value, json};
@@ -169,6 +170,20 @@ async fn real_posts_in_the_raw_zone_become_2019_batch_rows_per_table_and_insight
     assert!(ours.len() > 9, "every insight has rows: {}", ours.len());
     let golden = golden_rows(Path::new(&uri), "2026-11-27");
     assert_insights_match_golden(&ours, &golden);
+    assert_athena_queries_match(&warehouse, &uri, &golden).await;
+}
+
+/// The queries the daily function sends to Athena give the golden rows too: checked as Trino and
+/// run on DuckDB (`tests/golden/trino.py`), and run as they are on DataFusion.
+async fn assert_athena_queries_match(warehouse: &Warehouse, uri: &str, golden: &[(String, Value)]) {
+    let translated = athena_rows(Path::new(uri), "2026-11-27");
+    assert_same_insights("the Athena queries' (Trino → DuckDB)", &translated, golden);
+    let on_datafusion = athena_sql_on_datafusion(warehouse, "2026-11-27").await;
+    assert_same_insights(
+        "the Athena queries' (on DataFusion)",
+        &on_datafusion,
+        golden,
+    );
 }
 
 /// Source rows built to hit the insights' edges: tied categories and posters, even-sized groups
@@ -189,6 +204,8 @@ fn edge_rows() -> BTreeMap<Table, Vec<Vec<u8>>> {
         (8, "Chad", "art", "hal", "7", 51, 2019, 2018),
         (9, "Chad", "diy", "ivy", "9", 90, 2019, 2018),
         (10, "Chad", "quotes", "jon", "1M", 40, 2018, 2018),
+        // no follower count: left out of the 25-35 median (nulls ignored), not counted as a value
+        (11, "Chad", "diy", "kim", "User Info Error", 30, 2016, 2018),
     ];
     for (ind, country, category, poster, followers, age, joined, posted) in posts {
         pins.push(
@@ -248,6 +265,7 @@ async fn ties_medians_and_age_group_edges_match_an_independent_duckdb_computatio
     let ours = insight_rows(&warehouse, "2026-11-27").await;
     let golden = golden_rows(Path::new(&uri), "2026-11-27");
     assert_insights_match_golden(&ours, &golden);
+    assert_athena_queries_match(&warehouse, &uri, &golden).await;
 
     // spot checks a reader can follow by hand
     let by_name = canonical(&ours);
@@ -522,6 +540,7 @@ async fn every_daily_analytics_sample_event_runs_through_the_handler() {
         metrics: pinpipe::metrics::Emf::Off,
         budget_seconds: 600,
         chunk_mb: 64,
+        athena: None,
         aws: AwsConfig::default(),
     };
     let state = daily_analytics::State::new(&config).unwrap();
@@ -775,4 +794,27 @@ async fn two_daily_runs_at_once_with_other_chunk_sizes_write_each_row_once_and_m
         3 * POSTS as u64,
         "between them, each row written once"
     );
+}
+
+#[test]
+fn a_query_calling_a_function_trino_lacks_fails_the_offline_athena_check() {
+    // what the median and year queries were written with before they were made portable
+    for (call, named) in [
+        (
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY follower_count)",
+            "PERCENTILE_CONT",
+        ),
+        ("date_part('year', date_joined)", "date_part"),
+    ] {
+        let dir = TempDir::new("trino-refused");
+        let sql = format!("SELECT {call} AS x FROM batch_user");
+        std::fs::write(dir.path().join("refused.sql"), sql).unwrap();
+        let output = trino_check(dir.path(), "2026-11-27", dir.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{call}: {stderr}");
+        assert!(
+            stderr.contains(named) && stderr.contains("refused"),
+            "{call}: {stderr}"
+        );
+    }
 }

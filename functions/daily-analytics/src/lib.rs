@@ -8,12 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use pinpipe::config::DailyConfig;
-use pinpipe::daily::{self, DailyOptions, DailyReport, Stages};
+use pinpipe::daily::{self, ComputedOn, DailyOptions, DailyReport, InsightEngine, Stages};
 use pinpipe::error::Failure;
 use pinpipe::lake::Warehouse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
 /// The function's one error type.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +93,11 @@ pub struct DailySummary {
     pub duplicates_skipped: u64,
     pub insight_tables_written: Vec<String>,
     pub insight_rows: u64,
+    /// Where the insights were computed: `datafusion` (in the function), `athena`, or `none`.
+    pub insights_on: ComputedOn,
+    /// Megabytes of Parquet in the batch tables (past `PINPIPE_ATHENA_ABOVE_MB`, the insights go
+    /// to Athena).
+    pub batch_mb: u64,
     pub tables_maintained: usize,
     pub tables_left_for_next_run: Vec<String>,
     pub clean_ms: u64,
@@ -117,6 +122,8 @@ impl From<&DailyReport> for DailySummary {
                 .map(|i| i.name.to_owned())
                 .collect(),
             insight_rows: r.insights.iter().map(|i| i.rows).sum(),
+            insights_on: r.insights_on,
+            batch_mb: r.batch_bytes >> 20,
             tables_maintained: r.maintenance.iter().filter(|m| !m.skipped).count(),
             tables_left_for_next_run: r
                 .maintenance
@@ -135,6 +142,8 @@ impl From<&DailyReport> for DailySummary {
 pub struct State {
     warehouse: Warehouse,
     config: DailyConfig,
+    /// Where the insights run: Athena's client is built on the first run (it needs the runtime).
+    engine: OnceCell<InsightEngine>,
     /// One run at a time per container (a retried event waits for the run in flight).
     running: Mutex<()>,
 }
@@ -144,6 +153,7 @@ impl State {
         Ok(State {
             warehouse: Warehouse::open(&config.warehouse, &config.aws)?,
             config: config.clone(),
+            engine: OnceCell::new(),
             running: Mutex::new(()),
         })
     }
@@ -163,7 +173,18 @@ impl State {
             stages: request.stages()?,
         };
         let _one_at_a_time = self.running.lock().await;
-        let report = daily::run(&self.warehouse, &options).await?;
+        let engine = self
+            .engine
+            .get_or_init(|| async {
+                match &self.config.athena {
+                    None => InsightEngine::Here,
+                    Some(athena) => InsightEngine::Athena(std::sync::Arc::new(
+                        daily::athena::Athena::connect(&self.config.aws, athena.clone()).await,
+                    )),
+                }
+            })
+            .await;
+        let report = daily::run_on(&self.warehouse, &options, engine).await?;
         self.config
             .metrics
             .emit(|namespace| report.metric_lines(namespace, Utc::now()));

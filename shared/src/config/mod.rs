@@ -18,7 +18,7 @@ mod ingest;
 mod kinesis_consumer;
 mod msk_consumer;
 
-pub use daily::{DEFAULT_CHUNK_MB, DailyConfig};
+pub use daily::{AthenaConfig, DEFAULT_ATHENA_CATALOG, DEFAULT_CHUNK_MB, DailyConfig};
 pub use emulate::{DEFAULT_PREFIX, EmulateConfig, SourceSpec};
 pub use ingest::{IngestConfig, KafkaAuth, KafkaConnection};
 pub use kinesis_consumer::StreamConsumerConfig;
@@ -34,6 +34,8 @@ pub struct AwsConfig {
     pub kinesis_endpoint_url: Option<String>,
     /// Secrets Manager's endpoint: `AWS_ENDPOINT_URL_SECRETS_MANAGER`, else `AWS_ENDPOINT_URL`.
     pub secretsmanager_endpoint_url: Option<String>,
+    /// Athena's endpoint: `AWS_ENDPOINT_URL_ATHENA`, else `AWS_ENDPOINT_URL`.
+    pub athena_endpoint_url: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
@@ -44,7 +46,7 @@ pub struct AwsConfig {
 impl AwsConfig {
     /// Reads `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`),
     /// `AWS_ENDPOINT_URL_KINESIS` (or `AWS_ENDPOINT_URL`), `AWS_ENDPOINT_URL_SECRETS_MANAGER` (or
-    /// `AWS_ENDPOINT_URL`),
+    /// `AWS_ENDPOINT_URL`), `AWS_ENDPOINT_URL_ATHENA` (or `AWS_ENDPOINT_URL`),
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`.
     pub fn from_env() -> Self {
         Self::from_lookup(env)
@@ -64,6 +66,7 @@ impl AwsConfig {
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             secretsmanager_endpoint_url: get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
+            athena_endpoint_url: get("AWS_ENDPOINT_URL_ATHENA").or_else(|| get("AWS_ENDPOINT_URL")),
             access_key_id: get("AWS_ACCESS_KEY_ID"),
             secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
             session_token: get("AWS_SESSION_TOKEN"),

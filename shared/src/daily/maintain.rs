@@ -58,11 +58,11 @@ pub async fn maintain_all(
             continue;
         }
         let started = Instant::now();
+        // a cleaned table (stream or batch), as opposed to the quarantine or an insight table
+        let cleaned = TableId::every()
+            .find(|id| id.path() == path && matches!(id, TableId::Stream(_) | TableId::Batch(_)));
         let mut duplicates_removed = 0;
-        if let Some(id) = Table::ALL
-            .map(TableId::Stream)
-            .into_iter()
-            .find(|id| id.path() == path)
+        if let Some(id @ TableId::Stream(_)) = cleaned
             && let Some(mut stream) = LakeTable::open_existing(warehouse, id).await?
         {
             duplicates_removed = dedup::remove_later_copies(&mut stream).await?.removed;
@@ -74,8 +74,7 @@ pub async fn maintain_all(
         maintenance::checkpoint(&table).await?;
         let vacuumed = maintenance::vacuum(&mut table, MIN_RETENTION, now).await?;
         let mut ind_snapshot = None;
-        if let Some(id) = TableId::every()
-            .find(|id| id.path() == path && matches!(id, TableId::Stream(_) | TableId::Batch(_)))
+        if let Some(id) = cleaned
             && let Some(cleaned) = LakeTable::open_existing(warehouse, id).await?
         {
             ind_snapshot = ind_index::snapshot_now(&cleaned).await?;

@@ -4,9 +4,12 @@
 //! 1. [`batch`]: raw-zone objects not cleaned yet → `tables/batch/*` and the quarantine, exactly
 //!    once (each table's progress through the raw zone, committed with the rows).
 //! 2. [`insights`]: the nine insight tables for the run date, skipped where already computed from
-//!    the same inputs.
+//!    the same inputs; computed here with DataFusion, or on Athena ([`athena`], feature `athena`)
+//!    once the batch tables outgrow one function.
 //! 3. [`maintain`]: compaction, checkpoints and vacuum of every table, within a time budget.
 
+#[cfg(feature = "athena")]
+pub mod athena;
 pub mod batch;
 pub mod insights;
 pub mod maintain;
@@ -19,10 +22,10 @@ use tracing::info;
 pub use self::batch::{BatchCleanReport, Progress};
 pub use self::insights::InsightReport;
 pub use self::maintain::MaintenanceReport;
-use crate::Result;
-use crate::lake::Warehouse;
+use crate::lake::{LakeTable, TableId, Warehouse};
 use crate::metrics::{MetricSet, Unit};
 use crate::routes::TopicRoutes;
+use crate::{Result, Table};
 
 /// Raw bytes cleaned and committed at once (bounds the run's memory whatever the day's volume).
 pub const DEFAULT_CHUNK_BYTES: u64 = DEFAULT_CHUNK_MB << 20;
@@ -104,6 +107,27 @@ impl Default for Stages {
     }
 }
 
+/// Where the insight stage computes.
+#[derive(Clone, Debug, Default)]
+pub enum InsightEngine {
+    /// DataFusion in this process, whatever the tables' size (the laptop; no Athena configured).
+    #[default]
+    Here,
+    /// Athena when the batch tables hold more than its threshold; DataFusion here below it.
+    #[cfg(feature = "athena")]
+    Athena(std::sync::Arc<athena::Athena>),
+}
+
+/// Which engine computed a run's insights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComputedOn {
+    /// Nothing was computed: every insight was current, or the stage was left out.
+    None,
+    DataFusion,
+    Athena,
+}
+
 /// What a daily run did.
 #[derive(Clone, Debug)]
 pub struct DailyReport {
@@ -112,6 +136,10 @@ pub struct DailyReport {
     /// The fingerprint of the insights' inputs (every batch table's raw-zone progress).
     pub inputs: i64,
     pub insights: Vec<InsightReport>,
+    /// Where the insights were computed.
+    pub insights_on: ComputedOn,
+    /// Bytes of Parquet in the three batch tables after cleaning (what decides the engine).
+    pub batch_bytes: u64,
     pub maintenance: Vec<MaintenanceReport>,
     pub clean_ms: u64,
     pub insights_ms: u64,
@@ -176,8 +204,17 @@ impl DailyReport {
     }
 }
 
-/// Runs the stages `options` names, in order.
+/// Runs the stages `options` names, in order, the insights here.
 pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyReport> {
+    run_on(warehouse, options, &InsightEngine::Here).await
+}
+
+/// Runs the stages `options` names, in order, the insights on `engine`.
+pub async fn run_on(
+    warehouse: &Warehouse,
+    options: &DailyOptions,
+    engine: &InsightEngine,
+) -> Result<DailyReport> {
     let started = Instant::now();
     let deadline = started + options.budget;
     let stages = options.stages;
@@ -195,10 +232,11 @@ pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyR
 
     let at = Instant::now();
     let inputs = fingerprint(&progress);
-    let insights = if stages.insights {
-        publish_insights(warehouse, options.run_date, inputs).await?
+    let batch_bytes = batch_bytes(warehouse).await?;
+    let (insights, insights_on) = if stages.insights {
+        publish_insights(warehouse, options.run_date, inputs, engine, batch_bytes).await?
     } else {
-        Vec::new()
+        (Vec::new(), ComputedOn::None)
     };
     let insights_ms = at.elapsed().as_millis() as u64;
     crate::failpoint::hit("daily-before-maintenance");
@@ -216,6 +254,8 @@ pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyR
         clean,
         inputs,
         insights,
+        insights_on,
+        batch_bytes,
         maintenance,
         clean_ms,
         insights_ms,
@@ -228,6 +268,8 @@ pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyR
         raw_objects = report.clean.iter().map(|c| c.objects).sum::<u64>(),
         raw_objects_left = report.clean.iter().map(|c| c.objects_left).sum::<u64>(),
         insight_tables_written = report.insights.iter().filter(|i| i.version.is_some()).count(),
+        insights_on = ?report.insights_on,
+        batch_bytes,
         tables_maintained = report.maintenance.iter().filter(|m| !m.skipped).count(),
         clean_ms,
         insights_ms,
@@ -237,29 +279,80 @@ pub async fn run(warehouse: &Warehouse, options: &DailyOptions) -> Result<DailyR
     Ok(report)
 }
 
-/// Computes and writes the insights whose run-date partition is not current for `inputs`.
+/// Bytes of Parquet in the three batch tables (their live files), 0 for a table not written yet.
+pub async fn batch_bytes(warehouse: &Warehouse) -> Result<u64> {
+    let mut bytes = 0;
+    for table in Table::ALL {
+        if let Some(lake) = LakeTable::open_existing(warehouse, TableId::Batch(table)).await? {
+            bytes += lake.size_bytes()?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Computes and writes the insights whose run-date partition is not current for `inputs`, on
+/// `engine`; says where they were computed.
 async fn publish_insights(
     warehouse: &Warehouse,
     run_date: NaiveDate,
     inputs: i64,
-) -> Result<Vec<InsightReport>> {
+    engine: &InsightEngine,
+    batch_bytes: u64,
+) -> Result<(Vec<InsightReport>, ComputedOn)> {
     let mut stale = Vec::new();
     for insight in crate::insight::INSIGHTS {
         if !crate::lake::partition::is_current(warehouse, insight, run_date, inputs).await? {
             stale.push(insight);
         }
     }
-    let mut reports = Vec::new();
+    let unchanged = |insight: &crate::insight::Insight| InsightReport {
+        name: insight.name,
+        rows: 0,
+        version: None,
+    };
     if stale.is_empty() {
-        return Ok(crate::insight::INSIGHTS
-            .iter()
-            .map(|insight| InsightReport {
-                name: insight.name,
-                rows: 0,
-                version: None,
-            })
-            .collect());
+        return Ok((
+            crate::insight::INSIGHTS.iter().map(unchanged).collect(),
+            ComputedOn::None,
+        ));
     }
+    #[cfg(feature = "athena")]
+    if let InsightEngine::Athena(athena) = engine
+        && batch_bytes > athena.above_bytes()
+    {
+        // only the stale ones: each is a query of its own, paid for by the bytes it scans
+        let mut results = athena.compute(&stale, run_date).await.into_iter();
+        let mut reports = Vec::new();
+        let mut failed = None;
+        for insight in crate::insight::INSIGHTS {
+            if !stale.contains(&insight) {
+                reports.push(unchanged(&insight));
+                continue;
+            }
+            match results.next() {
+                Some(Ok(computed)) => {
+                    let version = insights::write(warehouse, &computed, run_date, inputs).await?;
+                    crate::failpoint::hit("daily-after-insight");
+                    reports.push(InsightReport {
+                        name: insight.name,
+                        rows: computed.rows(),
+                        version: Some(version),
+                    });
+                }
+                Some(Err(e)) => {
+                    failed.get_or_insert(e);
+                }
+                None => {}
+            }
+        }
+        // the insights that finished are written; the run fails for the others
+        return match failed {
+            Some(e) => Err(e),
+            None => Ok((reports, ComputedOn::Athena)),
+        };
+    }
+    let _ = (engine, batch_bytes);
+    let mut reports = Vec::new();
     for computed in insights::compute(warehouse).await? {
         let version = if stale.contains(&computed.insight) {
             let version = insights::write(warehouse, &computed, run_date, inputs).await?;
@@ -274,7 +367,7 @@ async fn publish_insights(
             version,
         });
     }
-    Ok(reports)
+    Ok((reports, ComputedOn::DataFusion))
 }
 
 /// A stable fingerprint of the batch tables' progress (FNV-1a, 63 bits: a Delta `txn` version).

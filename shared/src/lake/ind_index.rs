@@ -160,12 +160,7 @@ impl IndIndex {
                 cost.files = self.read_files(&store, added).await?;
             }
             None => {
-                let live: Vec<(Path, Option<u64>)> = delta
-                    .snapshot()?
-                    .log_data()
-                    .into_iter()
-                    .map(|file| (file.object_store_path(), u64::try_from(file.size()).ok()))
-                    .collect();
+                let live = live_files(table)?;
                 let covered = match snapshot::newest(&store, current).await {
                     Some(found) => {
                         cost.from_snapshot = Some(found.version);
@@ -195,18 +190,12 @@ impl IndIndex {
         if self.since_snapshot < self.snapshot_after || self.version != table.delta().version() {
             return None;
         }
-        match self.write_snapshot(table).await {
-            Ok(written) => {
-                self.since_snapshot = 0;
-                written
-            }
-            Err(e) => {
-                warn!(table = %table.id(), error = %e, "Could not write a snapshot of the ind index.");
-                // not again at once: after as many files again
-                self.since_snapshot = 0;
-                None
-            }
-        }
+        // written or not, the next attempt comes after as many files again
+        self.since_snapshot = 0;
+        self.write_snapshot(table).await.unwrap_or_else(|e| {
+            warn!(table = %table.id(), error = %e, "Could not write a snapshot of the ind index.");
+            None
+        })
     }
 
     /// Writes a snapshot of the index at the table's current version (the daily maintenance, after
@@ -223,11 +212,9 @@ impl IndIndex {
                 self.version
             )));
         }
-        let files: Vec<String> = delta
-            .snapshot()?
-            .log_data()
+        let files: Vec<String> = live_files(table)?
             .into_iter()
-            .map(|file| file.object_store_path().to_string())
+            .map(|(path, _)| path.to_string())
             .collect();
         snapshot::write(&delta.object_store(), current, &files, &self.inds).await?;
         Ok(Some(current))
@@ -274,6 +261,17 @@ impl IndIndex {
         }
         Ok(count)
     }
+}
+
+/// The table's live data files as of its handle's version, with their sizes.
+fn live_files(table: &LakeTable) -> Result<Vec<(Path, Option<u64>)>> {
+    Ok(table
+        .delta()
+        .snapshot()?
+        .log_data()
+        .into_iter()
+        .map(|file| (file.object_store_path(), u64::try_from(file.size()).ok()))
+        .collect())
 }
 
 /// Snapshots of an index kept per table by [`snapshot_now`]: the newest, and the one before it for

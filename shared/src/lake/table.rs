@@ -270,6 +270,17 @@ impl LakeTable {
         self.table.version().unwrap_or_default()
     }
 
+    /// Bytes of Parquet in the table's live files, as of this handle's version.
+    pub fn size_bytes(&self) -> Result<u64> {
+        Ok(self
+            .table
+            .snapshot()?
+            .log_data()
+            .into_iter()
+            .map(|file| u64::try_from(file.size()).unwrap_or(0))
+            .sum())
+    }
+
     /// Reads the commits made since this handle last looked (only those: never the whole log).
     pub async fn refresh(&mut self) -> Result<()> {
         self.table.update_incremental(None).await?;
