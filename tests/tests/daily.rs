@@ -10,11 +10,13 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use futures::TryStreamExt;
 use pinpipe::Table;
-use pinpipe::config::AwsConfig;
-use pinpipe::daily::{self, DailyOptions, DailyReport, Stages};
-use pinpipe::lake::{RawZone, Warehouse, sql};
+use pinpipe::config::{AwsConfig, DailyConfig};
+use pinpipe::daily::{self, ComputedOn, DailyOptions, DailyReport, Stages};
+use pinpipe::insight::{INSIGHTS, athena_sql};
+use pinpipe::lake::{RawZone, TableId, Warehouse, sql};
 use pinpipe::landing::{KafkaRecord, Lander, PartitionBatch};
 use pinpipe::routes::TopicRoutes;
+use pinpipe_tests::athena::{AthenaStub, Call, DATABASE, WORKGROUP};
 use pinpipe_tests::insights::{
     assert_insights_match_golden, assert_same_insights, athena_rows, athena_sql_on_datafusion,
     canonical, golden_rows, insight_rows, rows, trino_check,
@@ -817,4 +819,192 @@ fn a_query_calling_a_function_trino_lacks_fails_the_offline_athena_check() {
             "{call}: {stderr}"
         );
     }
+}
+
+fn athena_config(uri: &str, stub: &AthenaStub, timeout_seconds: u64) -> DailyConfig {
+    DailyConfig {
+        warehouse: uri.to_owned(),
+        routes: TopicRoutes::default(),
+        metrics: pinpipe::metrics::Emf::Off,
+        budget_seconds: 600,
+        chunk_mb: 64,
+        athena: Some(AthenaStub::config(timeout_seconds)),
+        aws: stub.aws(),
+    }
+}
+
+fn day(run_date: &str) -> daily_analytics::DailyRequest {
+    daily_analytics::DailyRequest {
+        date: Some(run_date.into()),
+        time: None,
+        stages: None,
+    }
+}
+
+/// Every `StartQueryExecution` the stub answered 200, per insight, in order.
+fn started(calls: &[Call]) -> BTreeMap<String, Vec<Call>> {
+    let mut by_insight: BTreeMap<String, Vec<Call>> = BTreeMap::new();
+    for insight in INSIGHTS {
+        by_insight.insert(
+            insight.name.into(),
+            calls
+                .iter()
+                .filter(|c| c.started(insight.name))
+                .cloned()
+                .collect(),
+        );
+    }
+    by_insight
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_size_the_insights_run_on_athena_through_retries_and_land_as_the_golden_delta_rows()
+ {
+    let dir = TempDir::new("daily-athena");
+    let (uri, warehouse) = local_warehouse(&dir);
+    land_real_rows(&warehouse, 2, 250).await;
+    for (table, payloads) in edge_rows() {
+        land(&warehouse, table, &payloads, 1, 10_000, 4).await;
+    }
+    let stub = AthenaStub::start(
+        Path::new(&uri),
+        json!({"throttle_first_start": true, "fail_once": ["popular_category_by_country"],
+               "page_rows": 3}),
+    );
+    let state = daily_analytics::State::new(&athena_config(&uri, &stub, 60)).unwrap();
+    let report = state.run(&day("2026-11-27"), Utc::now()).await.unwrap();
+    assert_eq!(report.insights_on, ComputedOn::Athena);
+    assert!(report.batch_bytes > 0);
+    assert_eq!(
+        report
+            .insights
+            .iter()
+            .filter(|i| i.version.is_some())
+            .count(),
+        9,
+        "{:?}",
+        report.insights
+    );
+
+    // Athena's rows, written as the insight tables, are the golden rows
+    let ours = insight_rows(&warehouse, "2026-11-27").await;
+    let golden = golden_rows(Path::new(&uri), "2026-11-27");
+    assert_insights_match_golden(&ours, &golden);
+
+    let calls = stub.calls();
+    // the throttled start was retried by the SDK with the same token: one query, not two
+    let throttled: Vec<&Call> = calls.iter().filter(|c| c.status == 400).collect();
+    assert_eq!(throttled.len(), 1, "{throttled:?}");
+    assert_eq!(
+        throttled[0].response["__type"], "TooManyRequestsException",
+        "{throttled:?}"
+    );
+    let token = throttled[0].token();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.op == "StartQueryExecution" && c.status == 200 && c.token() == token)
+            .count(),
+        1,
+        "the throttled start is retried once with its token"
+    );
+    // one query per insight, and a second for the one whose first ended FAILED (retryable)
+    for (insight, starts) in started(&calls) {
+        let expected = if insight == "popular_category_by_country" {
+            2
+        } else {
+            1
+        };
+        assert_eq!(starts.len(), expected, "{insight}: {starts:?}");
+        let tokens: std::collections::BTreeSet<&str> = starts.iter().map(Call::token).collect();
+        assert_eq!(tokens.len(), expected, "a rerun is a new query: {starts:?}");
+        let sql = athena_sql(*INSIGHTS.iter().find(|i| i.name == insight).unwrap());
+        for start in &starts {
+            assert_eq!(start.request["QueryString"], sql.as_str(), "{insight}");
+            assert_eq!(start.request["WorkGroup"], WORKGROUP);
+            assert_eq!(start.request["QueryExecutionContext"]["Database"], DATABASE);
+        }
+    }
+    // more rows than a page: the results were read page by page
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.op == "GetQueryResults" && c.request["NextToken"].is_string()),
+        "no paged results read"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.op == "GetQueryResults" && c.status != 200),
+        "results asked for before a query finished"
+    );
+
+    // the same day again: every insight is current, Athena is not asked
+    let again = state.run(&day("2026-11-27"), Utc::now()).await.unwrap();
+    assert_eq!(again.insights_on, ComputedOn::None);
+    assert_eq!(
+        stub.calls().len(),
+        calls.len(),
+        "a current day costs no query"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_athena_query_past_its_timeout_is_stopped_and_a_rerun_computes_only_what_is_missing() {
+    let dir = TempDir::new("daily-athena-hang");
+    let (uri, warehouse) = local_warehouse(&dir);
+    land_real_rows(&warehouse, 1, 1_000).await;
+    let hung = "users_joined_by_year";
+    let stub = AthenaStub::start(Path::new(&uri), json!({ "hang": [hung] }));
+    let state = daily_analytics::State::new(&athena_config(&uri, &stub, 10)).unwrap();
+    let error = state
+        .run(&day("2026-11-27"), Utc::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(hung) && error.contains("stopped"), "{error}");
+    let calls = stub.calls();
+    let query_id = calls
+        .iter()
+        .find(|c| c.started(hung))
+        .expect("the hung query was started")
+        .response["QueryExecutionId"]
+        .clone();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.op == "StopQueryExecution" && c.request["QueryExecutionId"] == query_id),
+        "the query past its timeout is stopped: {calls:?}"
+    );
+    // the eight that finished are written; the hung one is not
+    for insight in INSIGHTS {
+        let version = sql::table_version(&warehouse, &TableId::Insight(insight).path())
+            .await
+            .unwrap();
+        assert_eq!(version.is_some(), insight.name != hung, "{}", insight.name);
+    }
+    drop(stub);
+
+    // the next run (Athena healthy again) computes only the missing one
+    let healthy = AthenaStub::start(Path::new(&uri), json!({}));
+    let state = daily_analytics::State::new(&athena_config(&uri, &healthy, 60)).unwrap();
+    let report = state.run(&day("2026-11-27"), Utc::now()).await.unwrap();
+    assert_eq!(report.insights_on, ComputedOn::Athena);
+    let written: Vec<&str> = report
+        .insights
+        .iter()
+        .filter(|i| i.version.is_some())
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(written, [hung]);
+    let starts = started(&healthy.calls());
+    assert!(
+        starts
+            .iter()
+            .all(|(insight, s)| s.len() == usize::from(insight == hung)),
+        "{starts:?}"
+    );
+    let ours = insight_rows(&warehouse, "2026-11-27").await;
+    let golden = golden_rows(Path::new(&uri), "2026-11-27");
+    assert_insights_match_golden(&ours, &golden);
 }
