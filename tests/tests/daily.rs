@@ -939,6 +939,15 @@ async fn past_its_size_the_insights_run_on_athena_through_retries_and_land_as_th
         "results asked for before a query finished"
     );
 
+    // no call the function's role is not granted (template.yaml grants `athena::CALLS`)
+    for call in &calls {
+        assert!(
+            daily::athena::CALLS.contains(&call.op.as_str()),
+            "{}",
+            call.op
+        );
+    }
+
     // the same day again: every insight is current, Athena is not asked
     let again = state.run(&day("2026-11-27"), Utc::now()).await.unwrap();
     assert_eq!(again.insights_on, ComputedOn::None);

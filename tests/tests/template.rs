@@ -2,16 +2,18 @@
 //! writes, no function's policy grants a `*` action or a data action on `*`, every event source
 //! mapping's settings are explicit and the local runners read them as Lambda does, the on-failure
 //! destination is where the roles and the lifecycle say, every alarm notifies the alarm topic and
-//! watches a metric that is emitted, every function builds one of the workspace's binaries.
+//! watches a metric that is emitted, every function builds one of the workspace's binaries, the
+//! daily function may make exactly the Athena calls its code makes, in the stack's workgroup.
 //! (cfn-lint and `sam validate --lint` run in `.ci/run`.)
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use pinpipe::config::AwsConfig;
-use pinpipe::failed_batch;
+use pinpipe::config::{AwsConfig, DailyConfig};
+use pinpipe::insight::{INSIGHTS, athena_sql};
 use pinpipe::lake::{Warehouse, sql};
+use pinpipe::{daily, failed_batch};
 use pinpipe_local::kafka::KafkaRunnerOptions;
 use pinpipe_local::kinesis::RunnerOptions;
 use pinpipe_tests::TempDir;
@@ -210,6 +212,8 @@ fn no_function_policy_grants_a_wildcard_action_or_a_data_action_on_every_resourc
                     "kafka-cluster:",
                     "secretsmanager:",
                     "kafka:",
+                    "athena:",
+                    "glue:",
                 ]
                 .iter()
                 .any(|p| a.starts_with(p))
@@ -877,5 +881,138 @@ async fn the_quarantine_queries_quote_its_reserved_column_and_count_what_was_qua
             assert_eq!(rows.len(), records.len(), "{name}");
             assert_eq!(rows[0][2], "not_json", "{name}: the latest first");
         }
+    }
+}
+
+/// A function's environment as Lambda would see it, with each `Ref` to a parameter its default
+/// and each other `Ref` or `Fn::Sub` the resource's logical id or the text (enough to parse).
+fn environment(function: &Value, template: &Value) -> BTreeMap<String, String> {
+    let vars = function["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    vars.iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                other => match other["Ref"].as_str() {
+                    Some(name) => match &template["Parameters"][name]["Default"] {
+                        Value::Null => name.to_owned(),
+                        Value::String(s) => s.clone(),
+                        default => default.to_string(),
+                    },
+                    None => other.to_string(),
+                },
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_daily_function_queries_athena_in_the_stacks_workgroup_with_only_the_calls_it_makes() {
+    let template = template();
+    let function = &template["Resources"]["DailyAnalyticsFunction"];
+    let vars = &function["Properties"]["Environment"]["Variables"];
+    assert_eq!(vars["PINPIPE_ATHENA_WORKGROUP"]["Ref"], "AthenaWorkGroup");
+    assert_eq!(vars["PINPIPE_ATHENA_DATABASE"]["Ref"], "GlueDatabase");
+    assert_eq!(vars["PINPIPE_ATHENA_ABOVE_MB"]["Ref"], "AthenaAboveMb");
+
+    // the function reads them, and a run (cleaning's budget, then the queries' timeout) ends
+    // before Lambda's timeout stops it with queries left running
+    let env = environment(function, &template);
+    let config = DailyConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let athena = config.athena.expect("the insights can go to Athena");
+    assert_eq!(athena.above_mb, 4096);
+    let timeout = function["Properties"]["Timeout"].as_u64().unwrap();
+    assert!(
+        config.budget_seconds + athena.timeout_seconds + 30 <= timeout,
+        "{} s of cleaning + {} s of queries in a {timeout} s function",
+        config.budget_seconds,
+        athena.timeout_seconds
+    );
+
+    let statements = statements(function);
+    let granted = |prefix: &str| -> Vec<(Vec<String>, Vec<String>)> {
+        statements
+            .iter()
+            .map(|s| (strings(&s["Action"]), strings(&s["Resource"])))
+            .filter(|(actions, _)| actions.iter().any(|a| a.starts_with(prefix)))
+            .collect()
+    };
+    // exactly the calls the code makes, on this workgroup only
+    let athena_grants = granted("athena:");
+    assert_eq!(athena_grants.len(), 1, "{athena_grants:?}");
+    let (actions, on) = &athena_grants[0];
+    let mut expected: Vec<String> = daily::athena::CALLS
+        .iter()
+        .map(|c| format!("athena:{c}"))
+        .collect();
+    expected.sort();
+    let mut actions = actions.clone();
+    actions.sort();
+    assert_eq!(actions, expected);
+    assert_eq!(on.len(), 1);
+    assert!(
+        on[0].ends_with(":workgroup/${AthenaWorkGroup}\"}"),
+        "{on:?}"
+    );
+
+    // the Glue entries of every table the queries read, and nothing else of the catalog's
+    let glue = granted("glue:");
+    assert_eq!(glue.len(), 1, "{glue:?}");
+    let glue_resources = glue[0].1.join(" ");
+    assert!(
+        glue_resources.contains("database/${GlueDatabase}"),
+        "{glue_resources}"
+    );
+    let mut read = std::collections::BTreeSet::new();
+    for insight in INSIGHTS {
+        read.extend(sql::tables_read(&athena_sql(insight)).unwrap());
+    }
+    for name in &read {
+        let table = resources(&template, "AWS::Glue::Table")
+            .into_iter()
+            .find(|(_, t)| t["Properties"]["TableInput"]["Name"] == name.as_str());
+        assert!(table.is_some(), "{name} is read but is no Glue table");
+        let prefix = name.split('_').next().unwrap();
+        assert!(
+            glue_resources.contains(&format!("table/${{GlueDatabase}}/{prefix}_*")),
+            "{name} is read but its Glue entry is not granted: {glue_resources}"
+        );
+    }
+    assert_eq!(
+        read.into_iter().collect::<Vec<_>>(),
+        ["batch_geo", "batch_pin", "batch_user"]
+    );
+
+    // the results go where the workgroup puts them, and the role may write them there
+    let output = template["Resources"]["AthenaWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+        ["ResultConfiguration"]["OutputLocation"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prefix = output
+        .strip_prefix("s3://${LakeBucket}/")
+        .expect("the results are in the lake's bucket");
+    assert!(
+        granted("s3:").iter().any(|(actions, resources)| {
+            actions.iter().any(|a| a == "s3:PutObject")
+                && actions.iter().any(|a| a == "s3:GetObject")
+                && resources
+                    .iter()
+                    .any(|r| r.contains(&format!("${{LakeBucket.Arn}}/{prefix}*")))
+        }),
+        "no grant to write the results under {output}"
+    );
+    for action in ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"] {
+        assert!(
+            granted("s3:").iter().any(|(actions, resources)| {
+                actions.iter().any(|a| a == action)
+                    && resources
+                        .iter()
+                        .any(|r| r.contains("LakeBucket") && !r.contains("/"))
+            }),
+            "Athena writes the results with {action} on the bucket"
+        );
     }
 }

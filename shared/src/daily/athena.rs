@@ -42,6 +42,15 @@ const MAX_POLL: Duration = Duration::from_secs(2);
 /// Rows per `GetQueryResults` page (Athena's maximum).
 const PAGE_ROWS: i32 = 1000;
 
+/// The Athena operations this module calls: the daily function's role is granted exactly these
+/// (`template.yaml`), and the stub's tests see no other.
+pub const CALLS: [&str; 4] = [
+    "StartQueryExecution",
+    "GetQueryExecution",
+    "GetQueryResults",
+    "StopQueryExecution",
+];
+
 /// An Athena client for the insights, built once per function instance.
 #[derive(Clone, Debug)]
 pub struct Athena {

@@ -8,6 +8,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate};
+use deltalake::datafusion::config::Dialect;
 use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::SessionContext;
 use serde_json::{Number, Value};
@@ -74,6 +75,21 @@ pub async fn run_in_order(
 /// Runs one query.
 pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// The tables a query reads, as DataFusion resolves them (the names its WITH clauses define are
+/// not tables): what an engine running it must be allowed to read.
+pub fn tables_read(sql: &str) -> Result<Vec<String>> {
+    let state = SessionContext::new().state();
+    let statement = state.sql_to_statement(sql, &Dialect::Generic)?;
+    let mut names: Vec<String> = state
+        .resolve_table_references(&statement)?
+        .into_iter()
+        .map(|t| t.table().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// Writes rows as JSON lines with `pinpipe clean`'s value formats: RFC 3339 UTC timestamps,
@@ -194,4 +210,28 @@ fn float(f: f64) -> Value {
 
 fn list(values: &ArrayRef) -> Value {
     Value::Array((0..values.len()).map(|i| json_value(values, i)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_athena_query_reads_batch_tables_only_and_not_the_names_it_defines() {
+        for insight in crate::insight::INSIGHTS {
+            let read = tables_read(&crate::insight::athena_sql(insight)).unwrap();
+            assert!(!read.is_empty(), "{}", insight.name);
+            assert!(
+                read.iter().all(|t| t.starts_with("batch_")),
+                "{}: {read:?}",
+                insight.name
+            );
+        }
+        let read = tables_read(
+            "WITH a AS (SELECT ind FROM batch_pin) \
+             SELECT EXTRACT(YEAR FROM date_joined) FROM a JOIN batch_user u USING (ind)",
+        )
+        .unwrap();
+        assert_eq!(read, ["batch_pin", "batch_user"]);
+    }
 }
