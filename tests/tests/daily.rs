@@ -866,6 +866,12 @@ async fn past_its_size_the_insights_run_on_athena_through_retries_and_land_as_th
     for (table, payloads) in edge_rows() {
         land(&warehouse, table, &payloads, 1, 10_000, 4).await;
     }
+    // the day before, below the size: DataFusion cleans and writes the insight tables
+    let before = daily::run(&warehouse, &options("2026-11-26", 1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(before.insights_on, ComputedOn::DataFusion);
+
     let stub = AthenaStub::start(
         Path::new(&uri),
         json!({"throttle_first_start": true, "fail_once": ["popular_category_by_country"],
@@ -886,10 +892,13 @@ async fn past_its_size_the_insights_run_on_athena_through_retries_and_land_as_th
         report.insights
     );
 
-    // Athena's rows, written as the insight tables, are the golden rows
+    // Athena's rows, written into the tables DataFusion wrote the day before, are the golden
+    // rows, and the day before's are still the same rows
     let ours = insight_rows(&warehouse, "2026-11-27").await;
     let golden = golden_rows(Path::new(&uri), "2026-11-27");
     assert_insights_match_golden(&ours, &golden);
+    let day_before = insight_rows(&warehouse, "2026-11-26").await;
+    assert_insights_match_golden(&day_before, &golden_rows(Path::new(&uri), "2026-11-26"));
 
     let calls = stub.calls();
     // the throttled start was retried by the SDK with the same token: one query, not two
