@@ -16,8 +16,8 @@ SETTINGS_JSON: {"workgroup": W, "database": D, "catalog": C,          what a req
 The insight a query computes is read from its ClientRequestToken (pinpipe-<insight>-…).
 
 As Athena: a token seen before returns the same query (no second run); a request naming another
-workgroup, database or catalog, or a token outside 32..128 characters, gets 400
-InvalidRequestException; a query goes QUEUED, RUNNING, then SUCCEEDED or FAILED on successive
+workgroup, database or catalog, a token outside 32..128 characters, a QueryString outside 1..262,144
+bytes or a MaxResults outside 1..1000 gets 400 InvalidRequestException; a query goes QUEUED, RUNNING, then SUCCEEDED or FAILED on successive
 GetQueryExecution calls; a query Trino would refuse ends FAILED (not retryable); GetQueryResults
 before SUCCEEDED is 400 InvalidRequestException; its first page's first row holds the column names;
 doubles are printed as Java prints them (1.0E7); NULL has no VarCharValue.
@@ -154,6 +154,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                     (context.get("Catalog"), settings["catalog"], "Catalog")):
             if given != wanted:
                 return self.refuse("InvalidRequestException", f"{what} {given!r} is not {wanted!r}")
+        if not 1 <= len(request.get("QueryString", "").encode()) <= 262144:
+            return self.refuse("InvalidRequestException", "QueryString must be 1 to 262144 bytes")
         token = request.get("ClientRequestToken", "")
         if not 32 <= len(token) <= 128:
             return self.refuse("InvalidRequestException", "ClientRequestToken must be 32 to 128 characters")
@@ -188,7 +190,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return {"Query": query["sql"], "Status": status, "WorkGroup": settings["workgroup"]}
 
     def results(self, query, request):
-        page = min(int(request.get("MaxResults", 1000)), int(settings.get("page_rows", 1000)))
+        asked = int(request.get("MaxResults", 1000))
+        if not 1 <= asked <= 1000:
+            return self.refuse("InvalidRequestException", "MaxResults must be 1 to 1000")
+        page = min(asked, int(settings.get("page_rows", 1000)))
         header = [{"Data": [{"VarCharValue": name} for name, _ in query["columns"]]}]
         rows = header + [{"Data": row} for row in query["rows"]]
         start = int(request.get("NextToken") or 0)
