@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 SIZES="${SIZES:-1000000 3000000 10000000}"
 SHARED="${PINPIPE_SHARED_DIR:-../shared}"
 WORK="${WORK:-/tmp/pinpipe-bench/scale}"
+DATA_ROOT="${DATA_ROOT:-/tmp/pinpipe-bench}"  # the data sets, data-<posts>, made when missing
 PINPIPE="${PINPIPE:-${CARGO_TARGET_DIR:-target}/release/pinpipe}"
 DUCKDB="${DUCKDB:-1}"
 measure() { python3 "$SHARED/bench/measure.py" --json "$@"; }
@@ -25,7 +26,7 @@ measure() { python3 "$SHARED/bench/measure.py" --json "$@"; }
 mkdir -p "$WORK"
 
 for posts in $SIZES; do
-  data="/tmp/pinpipe-bench/data-$posts"
+  data="$DATA_ROOT/data-$posts"
   out="$WORK/$posts"
   lake="$out/lake"
   mkdir -p "$out"
