@@ -208,6 +208,8 @@ fn edge_rows() -> BTreeMap<Table, Vec<Vec<u8>>> {
         (10, "Chad", "quotes", "jon", "1M", 40, 2018, 2018),
         // no follower count: left out of the 25-35 median (nulls ignored), not counted as a value
         (11, "Chad", "diy", "kim", "User Info Error", 30, 2016, 2018),
+        // the only poster who joined in 2017, without a follower count: that year's median is null
+        (15, "Chad", "art", "lee", "User Info Error", 45, 2017, 2019),
     ];
     for (ind, country, category, poster, followers, age, joined, posted) in posts {
         pins.push(
@@ -286,6 +288,13 @@ async fn ties_medians_and_age_group_edges_match_an_independent_duckdb_computatio
             .iter()
             .any(|r| r.contains("25-35") && r.contains("500002.500000000")),
         "{medians:?}"
+    );
+    let by_year = &by_name["median_followers_by_join_year"];
+    assert!(
+        by_year
+            .iter()
+            .any(|r| r.contains("2017") && r.contains("\"median_follower_count\": \"null\"")),
+        "{by_year:?}"
     );
 }
 

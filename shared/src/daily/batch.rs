@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cleaner::{CleanStats, Outcome, TableCleaner};
 use crate::lake::{
@@ -262,10 +262,13 @@ async fn clean_table(
     let horizon = now - chrono::Duration::from_std(RAW_SETTLE).unwrap_or_default();
 
     report.version = rows_writer.lake().version();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // One chunk's rows are written (Parquet encoding, the commit) on a task of their own while
     // this one fetches and cleans the next chunk: the two halves of the work share the cores.
     let mut writer = BatchWriter::Idle(Box::new(rows_writer));
     let chunks = chunks(&pending, chunk_bytes);
+    // The next chunk's objects are read while this one is cleaned.
+    let mut next = chunks.first().map(|chunk| Fetch::start(raw, chunk));
     for (i, chunk) in chunks.iter().enumerate() {
         if Instant::now() >= deadline {
             report.objects_left = chunks[i..].iter().map(|c| c.len() as u64).sum();
@@ -277,30 +280,43 @@ async fn clean_table(
             break;
         }
         report.objects += chunk.len() as u64;
-        let fetches: Vec<_> = chunk.iter().map(|p| raw.get(&p.object.key)).collect();
-        let bodies: Vec<bytes::Bytes> = futures::stream::iter(fetches)
-            .buffered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let records = bodies.iter().map(|b| lines(b).count()).sum();
-        let mut rows: Vec<CleanRow<'_>> = Vec::with_capacity(records);
+        let started = Instant::now();
+        let bodies = match next.take() {
+            Some(fetch) => fetch.finish().await?,
+            None => Vec::new(),
+        };
+        let fetched = started.elapsed();
+        next = chunks.get(i + 1).map(|chunk| Fetch::start(raw, chunk));
+        // (object, line) of every record, and its bytes, in arrival order
+        let (at, records): (Vec<(usize, usize)>, Vec<&[u8]>) = bodies
+            .iter()
+            .enumerate()
+            .flat_map(|(object, body)| {
+                lines(body)
+                    .enumerate()
+                    .map(move |(line, bytes)| ((object, line), bytes))
+            })
+            .unzip();
+        let mut rows: Vec<CleanRow<'_>> = Vec::with_capacity(records.len());
         let mut rejected = Vec::new();
-        for (p, body) in chunk.iter().zip(&bodies) {
-            for (line, bytes) in lines(body).enumerate() {
-                match cleaner.push(bytes) {
-                    Outcome::Clean(c) if p.rows => rows.push(c.row),
-                    Outcome::Rejected(r) if p.rejections => {
-                        let source = SourceRef::File {
-                            path: p.object.key.clone(),
-                            line: line as u64 + 1,
-                        };
-                        rejected.push(QuarantineRecord::new(r, bytes, source, now));
-                    }
-                    _ => {}
+        // parsing and cleaning on every core; first arrival decided in order
+        cleaner.push_all(&records, threads, |i, outcome| {
+            let ((object, line), bytes) = (at[i], records[i]);
+            let p = &chunk[object];
+            match outcome {
+                Outcome::Clean(c) if p.rows => rows.push(c.row),
+                Outcome::Rejected(r) if p.rejections => {
+                    let source = SourceRef::File {
+                        path: p.object.key.clone(),
+                        line: line as u64 + 1,
+                    };
+                    rejected.push(QuarantineRecord::new(r, bytes, source, now));
                 }
+                _ => {}
             }
-        }
+        });
         let later = &chunks[i + 1..];
+        let cleaned = started.elapsed();
 
         // the rows, with the progress they reach: once the chunk before is committed (the re-post
         // check needs the table as that commit left it), on a task of their own
@@ -309,8 +325,10 @@ async fn clean_table(
             let settled = settled(horizon, later, |p| p.rows);
             let swap = rows_side.take_in(table, objects, settled).await?;
             let mut rows_writer = writer.ready(report).await?;
+            let ready = started.elapsed();
             // the Arrow batch owns its bytes: the raw ones can go before the write starts
             let prepared = rows_writer.prepare(rows).await?;
+            debug!(table = table.name(), chunk = i, ?fetched, ?cleaned, ?ready, prepared = ?started.elapsed(), "A chunk cleaned and prepared; its append starts.");
             report.reposts += prepared.reposts();
             writer = BatchWriter::Appending(InFlight::start(rows_writer, prepared, swap));
         }
@@ -354,6 +372,38 @@ fn settled(
         .map_or(horizon, |oldest| oldest.min(horizon))
 }
 
+/// A chunk's raw objects being read on a task of their own (stopped if dropped unfinished).
+struct Fetch(tokio::task::JoinHandle<Result<Vec<bytes::Bytes>>>);
+
+impl Fetch {
+    fn start(raw: &RawZone, chunk: &[Pending]) -> Self {
+        let raw = raw.clone();
+        let keys: Vec<String> = chunk.iter().map(|p| p.object.key.clone()).collect();
+        Fetch(tokio::spawn(async move {
+            let reads = keys.into_iter().map(|key| {
+                let raw = raw.clone();
+                async move { raw.get(&key).await }
+            });
+            futures::stream::iter(reads)
+                .buffered(FETCH_CONCURRENCY)
+                .try_collect()
+                .await
+        }))
+    }
+
+    async fn finish(mut self) -> Result<Vec<bytes::Bytes>> {
+        (&mut self.0)
+            .await
+            .map_err(|e| crate::Error::warehouse_from("a raw-object read stopped", e))?
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The batch table: ready for the next append, or busy with one.
 enum BatchWriter {
     Idle(Box<RowWriter>),
@@ -378,7 +428,9 @@ struct InFlight {
 impl InFlight {
     fn start(mut writer: RowWriter, prepared: Prepared, swap: Swap) -> Self {
         let task = tokio::spawn(async move {
+            let started = Instant::now();
             let written = writer.commit(prepared, &Commit::Swap(swap)).await;
+            debug!(table = writer.table().name(), took = ?started.elapsed(), "A chunk appended.");
             (writer, written)
         });
         InFlight { task }

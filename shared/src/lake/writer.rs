@@ -145,6 +145,10 @@ impl RowWriter {
     }
 
     /// The table handle (its committed positions and progress, its version).
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
     pub fn lake(&mut self) -> &mut LakeTable {
         &mut self.lake
     }
