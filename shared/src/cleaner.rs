@@ -42,36 +42,24 @@ impl TableCleaner {
         self.settle(record::clean(self.table, bytes))
     }
 
-    /// Cleans many records, parsing and cleaning on up to `threads` threads, in rounds of a
-    /// bounded size; `each` gets every record's index and outcome in arrival order, as from
-    /// [`TableCleaner::push`] one by one.
-    pub fn push_all<'a>(
-        &mut self,
-        records: &[&'a [u8]],
-        threads: usize,
-        mut each: impl FnMut(usize, Outcome<'a>),
-    ) {
-        let round = ROUND_PER_THREAD * threads.max(1);
-        for (r, records) in records.chunks(round).enumerate() {
-            let cleaned = clean_all(self.table, records, threads);
-            for (i, cleaned) in cleaned.into_iter().flatten().enumerate() {
-                each(r * round + i, self.settle(cleaned));
-            }
-        }
+    /// Takes in one record cleaned elsewhere, in arrival order: first arrival wins, and the
+    /// outcome is counted.
+    pub fn settle<'a>(&mut self, cleaned: Result<Cleaned<'a>, Rejection>) -> Outcome<'a> {
+        let mut outcome = Outcome::from(cleaned);
+        self.settle_in_place(&mut outcome);
+        outcome
     }
 
-    /// Takes in one record cleaned elsewhere ([`clean_all`]), in arrival order: first arrival
-    /// wins, and the outcome is counted.
-    pub fn settle<'a>(&mut self, cleaned: Result<Cleaned<'a>, Rejection>) -> Outcome<'a> {
-        let outcome = match cleaned {
-            Err(rejection) => Outcome::Rejected(rejection),
-            Ok(cleaned) if !self.seen.insert(cleaned.row.ind()) => {
-                Outcome::Duplicate(cleaned.row.ind())
+    /// Takes in one outcome of [`clean_all`] (clean or rejected), in arrival order: a clean record
+    /// whose `ind` arrived before becomes a duplicate, and the outcome is counted.
+    pub fn settle_in_place(&mut self, outcome: &mut Outcome<'_>) {
+        if let Outcome::Clean(cleaned) = outcome {
+            let ind = cleaned.row.ind();
+            if !self.seen.insert(ind) {
+                *outcome = Outcome::Duplicate(ind);
             }
-            Ok(cleaned) => Outcome::Clean(cleaned),
-        };
-        self.stats.count(&outcome);
-        outcome
+        }
+        self.stats.count(outcome);
     }
 
     pub fn stats(&self) -> &CleanStats {
@@ -82,22 +70,15 @@ impl TableCleaner {
 /// Records below this many are cleaned on the calling thread: a thread costs more than they do.
 const PARALLEL_FROM: usize = 4_096;
 
-/// Records each thread cleans per round of [`TableCleaner::push_all`]: enough to pay for the
-/// thread, few enough that a round's results (~300 bytes a record) stay small beside the rows.
-const ROUND_PER_THREAD: usize = 16_384;
-
 /// Cleans `records` of `table` on up to `threads` threads (the work is pure: parsing and cleaning
-/// need nothing but the bytes). The results come back in input order, in runs (one per thread),
-/// ready for [`TableCleaner::settle`]: first arrival is an order-dependent decision, so it stays
-/// with the one cleaner that sees every record in turn.
-pub fn clean_all<'a>(
-    table: Table,
-    records: &[&'a [u8]],
-    threads: usize,
-) -> Vec<Vec<Result<Cleaned<'a>, Rejection>>> {
-    let clean_run = |run: &[&'a [u8]]| -> Vec<Result<Cleaned<'a>, Rejection>> {
+/// need nothing but the bytes). The outcomes (clean or rejected, not yet settled) come back in
+/// input order, in runs (one per thread), ready for [`TableCleaner::settle_in_place`]: first
+/// arrival is an order-dependent decision, so it stays with the one cleaner that sees every record
+/// in turn.
+pub fn clean_all<'a>(table: Table, records: &[&'a [u8]], threads: usize) -> Vec<Vec<Outcome<'a>>> {
+    let clean_run = |run: &[&'a [u8]]| -> Vec<Outcome<'a>> {
         run.iter()
-            .map(|bytes| record::clean(table, bytes))
+            .map(|bytes| Outcome::from(record::clean(table, bytes)))
             .collect()
     };
     let threads = threads.clamp(1, records.len().div_ceil(PARALLEL_FROM).max(1));
@@ -115,6 +96,16 @@ pub fn clean_all<'a>(
             .map(|run| run.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+impl<'a> From<Result<Cleaned<'a>, Rejection>> for Outcome<'a> {
+    /// A cleaned record before first arrival is decided.
+    fn from(cleaned: Result<Cleaned<'a>, Rejection>) -> Self {
+        match cleaned {
+            Ok(cleaned) => Outcome::Clean(cleaned),
+            Err(rejection) => Outcome::Rejected(rejection),
+        }
+    }
 }
 
 /// The data-quality counters of one table (they become metrics on the Lambda paths).
@@ -303,22 +294,18 @@ mod tests {
         let mut many = TableCleaner::new(Table::User);
         let runs = clean_all(Table::User, &records, 5);
         assert_eq!(runs.len(), 5, "the records are split over the threads");
-        let settled: Vec<Outcome<'_>> =
-            runs.into_iter().flatten().map(|c| many.settle(c)).collect();
+        let settled: Vec<Outcome<'_>> = runs
+            .into_iter()
+            .flatten()
+            .map(|mut o| {
+                many.settle_in_place(&mut o);
+                o
+            })
+            .collect();
 
         assert_eq!(settled, expected);
         assert_eq!(many.stats(), one.stats());
 
-        // in rounds (20,000 records are two rounds on one thread), indices in arrival order
-        let mut rounds = TableCleaner::new(Table::User);
-        let mut pushed = Vec::new();
-        rounds.push_all(&records, 1, |i, outcome| pushed.push((i, outcome)));
-        assert!(pushed.iter().enumerate().all(|(n, (i, _))| n == *i));
-        assert_eq!(
-            pushed.into_iter().map(|(_, o)| o).collect::<Vec<_>>(),
-            expected
-        );
-        assert_eq!(rounds.stats(), one.stats());
         assert!(one.stats().duplicates > 0 && one.stats().rejected_total() > 0);
     }
 }

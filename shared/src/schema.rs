@@ -1,5 +1,6 @@
 //! Clean rows → Arrow, with the §2 schemas (Athena types in the comments).
 
+use std::borrow::Borrow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -194,9 +195,13 @@ pub fn schema(table: Table) -> SchemaRef {
     }
 }
 
-/// One batch from clean rows that all belong to `table`.
-pub fn to_record_batch(table: Table, rows: &[CleanRow<'_>]) -> Result<RecordBatch> {
-    let mismatch = rows.iter().find(|r| r.table() != table);
+/// One batch from clean rows that all belong to `table`;
+/// `rows` are the rows or references to them (a batch built from rows that stay where they are).
+pub fn to_record_batch<'a, R: Borrow<CleanRow<'a>>>(
+    table: Table,
+    rows: &[R],
+) -> Result<RecordBatch> {
+    let mismatch = rows.iter().map(Borrow::borrow).find(|r| r.table() != table);
     if let Some(row) = mismatch {
         return Err(Error::MixedTables {
             expected: table,
@@ -205,7 +210,7 @@ pub fn to_record_batch(table: Table, rows: &[CleanRow<'_>]) -> Result<RecordBatc
     }
     macro_rules! of {
         ($variant:ident) => {
-            rows.iter().filter_map(|r| match r {
+            rows.iter().filter_map(|r| match r.borrow() {
                 CleanRow::$variant(row) => Some(row),
                 _ => None,
             })

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use tracing::{debug, info, warn};
 
-use crate::cleaner::{CleanStats, Outcome, TableCleaner};
+use crate::cleaner::{CleanStats, Outcome, TableCleaner, clean_all};
 use crate::lake::{
     Commit, LakeTable, Prepared, ProgressDocs, QuarantineWriter, RAW_SETTLE, RawObject,
     RawProgress, RawZone, RowWriter, SourceKey, Swap, TableId, Warehouse, Written,
@@ -297,24 +297,34 @@ async fn clean_table(
                     .map(move |(line, bytes)| ((object, line), bytes))
             })
             .unzip();
-        let mut rows: Vec<CleanRow<'_>> = Vec::with_capacity(records.len());
+        // parsing and cleaning on every core; first arrival decided in order, each outcome settled
+        // where it lies: the rows stay in the cleaners' runs, and the Arrow parts are built from
+        // them (a pin row is ~250 bytes; this loop is the one part of the clean on one thread)
+        let mut runs = clean_all(table, &records, threads);
+        let mut parts: Vec<Vec<&CleanRow<'_>>> = Vec::with_capacity(runs.len());
         let mut rejected = Vec::new();
-        // parsing and cleaning on every core; first arrival decided in order
-        cleaner.push_all(&records, threads, |i, outcome| {
-            let ((object, line), bytes) = (at[i], records[i]);
-            let p = &chunk[object];
-            match outcome {
-                Outcome::Clean(c) if p.rows => rows.push(c.row),
-                Outcome::Rejected(r) if p.rejections => {
-                    let source = SourceRef::File {
-                        path: p.object.key.clone(),
-                        line: line as u64 + 1,
-                    };
-                    rejected.push(QuarantineRecord::new(r, bytes, source, now));
+        let mut i = 0;
+        for run in runs.iter_mut() {
+            let mut part = Vec::with_capacity(run.len());
+            for outcome in run.iter_mut() {
+                cleaner.settle_in_place(outcome);
+                let ((object, line), bytes) = (at[i], records[i]);
+                let p = &chunk[object];
+                match &*outcome {
+                    Outcome::Clean(c) if p.rows => part.push(&c.row),
+                    Outcome::Rejected(r) if p.rejections => {
+                        let source = SourceRef::File {
+                            path: p.object.key.clone(),
+                            line: line as u64 + 1,
+                        };
+                        rejected.push(QuarantineRecord::new(r.clone(), bytes, source, now));
+                    }
+                    _ => {}
                 }
-                _ => {}
+                i += 1;
             }
-        });
+            parts.push(part);
+        }
         let later = &chunks[i + 1..];
         let cleaned = started.elapsed();
 
@@ -327,7 +337,8 @@ async fn clean_table(
             let mut rows_writer = writer.ready(report).await?;
             let ready = started.elapsed();
             // the Arrow batch owns its bytes: the raw ones can go before the write starts
-            let prepared = rows_writer.prepare(rows).await?;
+            // first arrivals of one cleaner: distinct already
+            let prepared = rows_writer.prepare_first_arrivals(&parts).await?;
             debug!(table = table.name(), chunk = i, ?fetched, ?cleaned, ?ready, prepared = ?started.elapsed(), "A chunk cleaned and prepared; its append starts.");
             report.reposts += prepared.reposts();
             writer = BatchWriter::Appending(InFlight::start(rows_writer, prepared, swap));

@@ -9,6 +9,9 @@ use deltalake::kernel::transaction::{
     CommitBuilder, CommitConflictError, CommitProperties, TransactionError,
 };
 use deltalake::kernel::{Action, StructType, Transaction};
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -482,7 +485,8 @@ impl LakeTable {
         if batches.iter().all(|b| b.num_rows() == 0) {
             return Ok(Vec::new());
         }
-        let mut writer = RecordBatchWriter::for_table(&self.table)?;
+        let mut writer =
+            RecordBatchWriter::for_table(&self.table)?.with_writer_properties(writer_properties());
         for batch in batches {
             if batch.num_rows() > 0 {
                 writer.write(batch.clone()).await?;
@@ -530,6 +534,18 @@ impl LakeTable {
         self.table.update_incremental(Some(version)).await?;
         Ok(version)
     }
+}
+
+/// delta-rs's Parquet settings (Snappy), without a dictionary for the columns whose values are
+/// distinct in every file (`ind`, a pin's `unique_id`): interning a value that never repeats costs
+/// a hash and a compare per row and a dictionary page as large as the data, for nothing.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_created_by(format!("pinpipe {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY)
+        .set_column_dictionary_enabled(ColumnPath::from("ind"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("unique_id"), false)
+        .build()
 }
 
 enum Unseen {

@@ -53,7 +53,8 @@ pub struct Written {
 /// input can go before the append starts, and the append can run on a task of its own).
 #[derive(Debug)]
 pub struct Prepared {
-    data: RecordBatch,
+    /// The rows in arrival order, in one or more parts (built side by side; one data file).
+    data: Vec<RecordBatch>,
     inds: Vec<i64>,
     reposts: u64,
 }
@@ -75,18 +76,15 @@ impl Prepared {
 /// commit's version is only an upper bound: the index reads it on its next catch-up).
 async fn append(
     lake: &mut LakeTable,
-    data: RecordBatch,
+    data: Vec<RecordBatch>,
     commit: &Commit,
     inds: &[i64],
     index: Option<&mut IndIndex>,
 ) -> Result<Written> {
     let started = std::time::Instant::now();
     let appended = match commit {
-        Commit::Position(checkpoint) => {
-            lake.append(vec![data], std::slice::from_ref(checkpoint))
-                .await?
-        }
-        Commit::Swap(swap) => lake.append_swapping(vec![data], swap).await?,
+        Commit::Position(checkpoint) => lake.append(data, std::slice::from_ref(checkpoint)).await?,
+        Commit::Swap(swap) => lake.append_swapping(data, swap).await?,
     };
     let mut written = Written {
         retries: lake.last_attempts().saturating_sub(1),
@@ -110,6 +108,42 @@ async fn append(
         Appended::AlreadyCommitted | Appended::Nothing => {}
     }
     Ok(written)
+}
+
+/// `rows` as Arrow batches in arrival order: copying the rows' bytes into Arrow buffers is a pass
+/// over every byte kept, so a large chunk's parts are built on every core side by side.
+fn record_batches(table: Table, rows: &[CleanRow<'_>]) -> Result<Vec<RecordBatch>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(rows.len().div_ceil(BUILD_PARALLEL_FROM))
+        .max(1);
+    let parts: Vec<&[CleanRow<'_>]> = rows.chunks(rows.len().div_ceil(threads).max(1)).collect();
+    on_threads(&parts, |part| schema::to_record_batch(table, part))
+        .into_iter()
+        .collect()
+}
+
+/// Rows below this many become one Arrow batch on the calling thread: a thread costs more.
+const BUILD_PARALLEL_FROM: usize = 16_384;
+
+/// `work` on each of `parts`, side by side (the calling thread when there is one part); the
+/// results in the parts' order.
+fn on_threads<P: Sync, T: Send>(parts: &[P], work: impl Fn(&P) -> T + Sync) -> Vec<T> {
+    if parts.len() <= 1 {
+        return parts.iter().map(&work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = parts
+            .iter()
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        running
+            .into_iter()
+            // the work here is total (it never panics); were it to, the panic goes on
+            .map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// One cleaned table written exactly once, with its re-post index; kept warm between calls.
@@ -174,8 +208,48 @@ impl RowWriter {
     pub async fn prepare(&mut self, rows: Vec<CleanRow<'_>>) -> Result<Prepared> {
         self.index.catch_up(&self.lake).await?;
         let (rows, reposts) = self.index.without_reposts(rows);
+        self.build(rows, reposts)
+    }
+
+    /// [`RowWriter::prepare`] for rows whose `ind`s are distinct already (one
+    /// [`crate::cleaner::TableCleaner`]'s first arrivals), in arrival order over `parts`, left
+    /// where they lie: each part is checked against the table (one bitmap probe a row) and built
+    /// into its Arrow batch on a core of its own.
+    pub async fn prepare_first_arrivals(
+        &mut self,
+        parts: &[Vec<&CleanRow<'_>>],
+    ) -> Result<Prepared> {
+        self.index.catch_up(&self.lake).await?;
+        let (index, table) = (&self.index, self.table);
+        let built = on_threads(parts, |part| {
+            let mut inds = Vec::with_capacity(part.len());
+            let mut kept = Vec::with_capacity(part.len());
+            for &row in part {
+                if !index.contains(row.ind()) {
+                    inds.push(row.ind());
+                    kept.push(row);
+                }
+            }
+            let reposts = part.len() - kept.len();
+            schema::to_record_batch(table, &kept).map(|batch| (batch, inds, reposts))
+        });
+        let mut prepared = Prepared {
+            data: Vec::with_capacity(parts.len()),
+            inds: Vec::new(),
+            reposts: 0,
+        };
+        for part in built {
+            let (batch, inds, reposts) = part?;
+            prepared.data.push(batch);
+            prepared.inds.extend(inds);
+            prepared.reposts += reposts as u64;
+        }
+        Ok(prepared)
+    }
+
+    fn build(&self, rows: Vec<CleanRow<'_>>, reposts: usize) -> Result<Prepared> {
         let inds: Vec<i64> = rows.iter().map(CleanRow::ind).collect();
-        let data = schema::to_record_batch(self.table, &rows)?;
+        let data = record_batches(self.table, &rows)?;
         Ok(Prepared {
             data,
             inds,
@@ -266,7 +340,7 @@ impl QuarantineWriter {
             source,
             position: last,
         });
-        append(lake, data, &commit, &[], None).await
+        append(lake, vec![data], &commit, &[], None).await
     }
 
     /// Writes rejections and moves a progress on, in one commit (committed even without a
@@ -278,6 +352,42 @@ impl QuarantineWriter {
     ) -> Result<Written> {
         let data = schema::quarantine_batch(rejections)?;
         let lake = self.lake().await?;
-        append(lake, data, &Commit::Swap(swap.clone()), &[], None).await
+        append(lake, vec![data], &Commit::Swap(swap.clone()), &[], None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::UserRow;
+    use arrow::compute::concat_batches;
+    use chrono::{TimeZone, Utc};
+    use std::borrow::Cow;
+
+    #[test]
+    fn a_large_chunk_is_built_in_parts_that_keep_arrival_order() {
+        let rows: Vec<CleanRow<'_>> = (0..50_000)
+            .map(|i| {
+                CleanRow::User(UserRow {
+                    ind: 50_000 - i,
+                    user_name: (i % 3 != 0).then(|| Cow::Owned(format!("user {i}"))),
+                    age: Some((i % 90) as i32),
+                    date_joined: Utc.timestamp_opt(1_500_000_000 + i, 0).unwrap(),
+                })
+            })
+            .collect();
+        let parts = record_batches(Table::User, &rows).unwrap();
+        let whole = schema::to_record_batch(Table::User, &rows).unwrap();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            parts.len(),
+            threads.min(4),
+            "one part per core, 16,384 rows at least"
+        );
+        assert_eq!(
+            concat_batches(&whole.schema(), &parts).unwrap(),
+            whole,
+            "the parts, in order, are the rows in arrival order"
+        );
     }
 }

@@ -56,8 +56,34 @@ pub fn raw_keys(table: Table) -> &'static [&'static str] {
     }
 }
 
+/// The slot of `key` in [`raw_keys`]: a `match` the compiler turns into a length switch and
+/// inline compares (a search of the key list called `memcmp` up to 13 times per key, ~2% of a
+/// batch clean).
 fn slot_of(table: Table, key: &str) -> Option<usize> {
-    raw_keys(table).iter().position(|k| *k == key)
+    match (table, key) {
+        (_, "index") => Some(INDEX),
+        (_, "ind") => Some(IND),
+        (Table::Pin, "unique_id") => Some(2),
+        (Table::Pin, "title") => Some(3),
+        (Table::Pin, "description") => Some(4),
+        (Table::Pin, "poster_name") => Some(5),
+        (Table::Pin, "follower_count") => Some(6),
+        (Table::Pin, "tag_list") => Some(7),
+        (Table::Pin, "is_image_or_video") => Some(8),
+        (Table::Pin, "image_src") => Some(9),
+        (Table::Pin, "downloaded") => Some(10),
+        (Table::Pin, "save_location") => Some(11),
+        (Table::Pin, "category") => Some(12),
+        (Table::Geo, "timestamp") => Some(2),
+        (Table::Geo, "latitude") => Some(3),
+        (Table::Geo, "longitude") => Some(4),
+        (Table::Geo, "country") => Some(5),
+        (Table::User, "first_name") => Some(2),
+        (Table::User, "last_name") => Some(3),
+        (Table::User, "age") => Some(4),
+        (Table::User, "date_joined") => Some(5),
+        _ => None,
+    }
 }
 
 /// A JSON value as sent. `null` is never stored: a null field and a missing one are the same.
@@ -426,6 +452,22 @@ impl<'de> Visitor<'de> for NestingVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_known_key_has_its_slot_and_no_other_key_has_one() {
+        for table in Table::ALL {
+            for (slot, key) in raw_keys(table).iter().enumerate() {
+                assert_eq!(slot_of(table, key), Some(slot), "{table} {key}");
+            }
+            let others = Table::ALL.iter().flat_map(|t| raw_keys(*t).iter());
+            for key in others.filter(|k| !raw_keys(table).contains(k)) {
+                assert_eq!(slot_of(table, key), None, "{table} {key}");
+            }
+            for key in ["", "Ind", "ind ", "indx", "title\0"] {
+                assert_eq!(slot_of(table, key), None, "{table} {key:?}");
+            }
+        }
+    }
 
     #[test]
     fn keeps_json_types_and_borrows_plain_strings() {
