@@ -75,6 +75,7 @@ const PARALLEL_FROM: usize = 4_096;
 /// input order, in runs (one per thread), ready for [`TableCleaner::settle_in_place`]: first
 /// arrival is an order-dependent decision, so it stays with the one cleaner that sees every record
 /// in turn.
+#[cfg(feature = "lake")]
 pub fn clean_all<'a>(table: Table, records: &[&'a [u8]], threads: usize) -> Vec<Vec<Outcome<'a>>> {
     let clean_run = |run: &[&'a [u8]]| -> Vec<Outcome<'a>> {
         run.iter()
@@ -86,16 +87,19 @@ pub fn clean_all<'a>(table: Table, records: &[&'a [u8]], threads: usize) -> Vec<
         return vec![clean_run(records)];
     }
     let per_thread = records.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let runs: Vec<_> = records
-            .chunks(per_thread)
-            .map(|run| scope.spawn(move || clean_run(run)))
-            .collect();
-        runs.into_iter()
-            // cleaning is total (it never panics); were it to, the panic goes on to the caller
-            .map(|run| run.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    if crate::exp_scoped() {
+        return std::thread::scope(|scope| {
+            let runs: Vec<_> = records
+                .chunks(per_thread)
+                .map(|run| scope.spawn(move || clean_run(run)))
+                .collect();
+            runs.into_iter()
+                .map(|run| run.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+    }
+    use rayon::prelude::*;
+    records.par_chunks(per_thread).map(clean_run).collect()
 }
 
 impl<'a> From<Result<Cleaned<'a>, Rejection>> for Outcome<'a> {
@@ -274,6 +278,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lake")]
     #[test]
     fn cleaning_on_many_threads_settles_to_what_one_thread_gives() {
         // 20,000 records over 5 threads, re-sent inds across the threads' runs, some rejected

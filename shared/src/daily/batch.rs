@@ -303,12 +303,12 @@ async fn clean_table(
         let mut runs = clean_all(table, &records, threads);
         let mut parts: Vec<Vec<&CleanRow<'_>>> = Vec::with_capacity(runs.len());
         let mut rejected = Vec::new();
-        let mut i = 0;
+        let mut n = 0;
         for run in runs.iter_mut() {
             let mut part = Vec::with_capacity(run.len());
             for outcome in run.iter_mut() {
                 cleaner.settle_in_place(outcome);
-                let ((object, line), bytes) = (at[i], records[i]);
+                let ((object, line), bytes) = (at[n], records[n]);
                 let p = &chunk[object];
                 match &*outcome {
                     Outcome::Clean(c) if p.rows => part.push(&c.row),
@@ -321,7 +321,7 @@ async fn clean_table(
                     }
                     _ => {}
                 }
-                i += 1;
+                n += 1;
             }
             parts.push(part);
         }

@@ -128,22 +128,25 @@ const BUILD_PARALLEL_FROM: usize = 16_384;
 
 /// `work` on each of `parts`, side by side (the calling thread when there is one part); the
 /// results in the parts' order.
-fn on_threads<P: Sync, T: Send>(parts: &[P], work: impl Fn(&P) -> T + Sync) -> Vec<T> {
+fn on_threads<P: Sync, T: Send>(parts: &[P], work: impl Fn(&P) -> T + Sync + Send) -> Vec<T> {
     if parts.len() <= 1 {
         return parts.iter().map(&work).collect();
     }
-    let work = &work;
-    std::thread::scope(|scope| {
-        let running: Vec<_> = parts
-            .iter()
-            .map(|part| scope.spawn(move || work(part)))
-            .collect();
-        running
-            .into_iter()
-            // the work here is total (it never panics); were it to, the panic goes on
-            .map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    if crate::exp_scoped() {
+        let work = &work;
+        return std::thread::scope(|scope| {
+            let running: Vec<_> = parts
+                .iter()
+                .map(|part| scope.spawn(move || work(part)))
+                .collect();
+            running
+                .into_iter()
+                .map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+    }
+    use rayon::prelude::*;
+    parts.par_iter().map(work).collect()
 }
 
 /// One cleaned table written exactly once, with its re-post index; kept warm between calls.

@@ -21,17 +21,23 @@ pub struct Cleaned<'a> {
 
 /// Cleans the bytes of one raw record of `table` (one JSON object, any §1.1 variant).
 pub fn clean(table: Table, bytes: &[u8]) -> Result<Cleaned<'_>, Rejection> {
-    let record = raw::parse(table, bytes).map_err(|e| parse_rejection(table, e))?;
-    clean_record(record)
+    let mut record = RawRecord::empty(table);
+    raw::parse_into(&mut record, bytes).map_err(|e| parse_rejection(table, e))?;
+    clean_fields(&mut record)
 }
 
 /// Cleans an already parsed raw record.
 pub fn clean_record(mut record: RawRecord<'_>) -> Result<Cleaned<'_>, Rejection> {
+    clean_fields(&mut record)
+}
+
+/// Cleans a parsed record where it lies (its fields are taken out).
+fn clean_fields<'a>(record: &mut RawRecord<'a>) -> Result<Cleaned<'a>, Rejection> {
     let table = record.table;
     if let Some(key) = record.duplicate_key {
         let ind = match key {
             "index" | "ind" => None,
-            _ => take_ind(&mut record).ok(),
+            _ => take_ind(record).ok(),
         };
         return Err(Rejection {
             table,
@@ -43,12 +49,12 @@ pub fn clean_record(mut record: RawRecord<'_>) -> Result<Cleaned<'_>, Rejection>
             ),
         });
     }
-    let ind = take_ind(&mut record)?;
+    let ind = take_ind(record)?;
     let mut nulled = NulledColumns::default();
     let row = match table {
-        Table::Pin => CleanRow::Pin(clean_pin(ind, &mut record, &mut nulled)),
-        Table::Geo => CleanRow::Geo(clean_geo(ind, &mut record, &mut nulled)?),
-        Table::User => CleanRow::User(clean_user(ind, &mut record, &mut nulled)?),
+        Table::Pin => CleanRow::Pin(clean_pin(ind, record, &mut nulled)),
+        Table::Geo => CleanRow::Geo(clean_geo(ind, record, &mut nulled)?),
+        Table::User => CleanRow::User(clean_user(ind, record, &mut nulled)?),
     };
     Ok(Cleaned {
         row,
