@@ -217,7 +217,7 @@ pub fn to_record_batch<'a, R: Borrow<CleanRow<'a>>>(
         };
     }
     match table {
-        Table::Pin => pin_batch(of!(Pin), rows.len()),
+        Table::Pin => pin_batch(of!(Pin).map(|row| &**row), rows.len()),
         Table::Geo => geo_batch(of!(Geo), rows.len()),
         Table::User => user_batch(of!(User), rows.len()),
     }

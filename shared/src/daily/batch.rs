@@ -269,6 +269,9 @@ async fn clean_table(
     let chunks = chunks(&pending, chunk_bytes);
     // The next chunk's objects are read while this one is cleaned.
     let mut next = chunks.first().map(|chunk| Fetch::start(raw, chunk));
+    // chunks taken in; objects read whose rejections (none) the quarantine's progress waits for
+    let mut done = 0;
+    let mut unquarantined: Vec<&RawObject> = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         if Instant::now() >= deadline {
             report.objects_left = chunks[i..].iter().map(|c| c.len() as u64).sum();
@@ -344,27 +347,60 @@ async fn clean_table(
             writer = BatchWriter::Appending(InFlight::start(rows_writer, prepared, swap));
         }
 
-        // the rejections, with the quarantine's own progress for this table (committed even
-        // without a rejection, so that a later run does not read these objects again for it)
-        if chunk.iter().any(|p| p.rejections) {
-            let objects = chunk.iter().filter(|p| p.rejections).map(|p| &p.object);
-            let settled = settled(horizon, later, |p| p.rejections);
-            let swap = rejections_side.take_in(table, objects, settled).await?;
-            let written = match quarantine.write_swapping(&rejected, &swap).await {
-                Ok(written) => written,
+        // the rejections, with the quarantine's own progress for this table: committed with the
+        // chunk's rejections, and once at the end for the chunks that had none (so that a later run
+        // does not read these objects again for it); a commit per chunk without a rejection would
+        // put a quarantine commit on every chunk's path, the three tables' racing for one log
+        unquarantined.extend(chunk.iter().filter(|p| p.rejections).map(|p| &p.object));
+        if !rejected.is_empty() {
+            let quarantined = quarantine_commit(
+                (&mut quarantine, &mut rejections_side),
+                table,
+                (&mut unquarantined, &rejected),
+                settled(horizon, later, |p| p.rejections),
+            )
+            .await;
+            match quarantined {
+                Ok(rows) => report.quarantined += rows,
                 Err(e) => {
                     // the rows' append in flight finishes (and is counted) before this returns
                     writer.ready(report).await?;
                     return Err(e);
                 }
-            };
-            report.quarantined += written.rows;
-            crate::failpoint::hit("daily-after-quarantine-commit");
+            }
+        }
+        done = i + 1;
+    }
+    if !unquarantined.is_empty() {
+        let quarantined = quarantine_commit(
+            (&mut quarantine, &mut rejections_side),
+            table,
+            (&mut unquarantined, &[]),
+            settled(horizon, &chunks[done..], |p| p.rejections),
+        )
+        .await;
+        if let Err(e) = quarantined {
+            writer.ready(report).await?;
+            return Err(e);
         }
     }
     let mut rows_writer = writer.ready(report).await?;
     report.version = rows_writer.lake().version();
     Ok(rows_side.id)
+}
+
+/// Commits `rejections` (possibly none) to the quarantine with its progress for `table` moved past
+/// `objects` (emptied), settled up to `settled`; returns the rows written.
+async fn quarantine_commit(
+    (quarantine, side): (&mut QuarantineWriter, &mut Side),
+    table: Table,
+    (objects, rejections): (&mut Vec<&RawObject>, &[QuarantineRecord]),
+    settled: DateTime<Utc>,
+) -> Result<u64> {
+    let swap = side.take_in(table, objects.drain(..), settled).await?;
+    let written = quarantine.write_swapping(rejections, &swap).await?;
+    crate::failpoint::hit("daily-after-quarantine-commit");
+    Ok(written.rows)
 }
 
 /// The instant the progress may settle up to after a chunk: the horizon, or earlier if an object

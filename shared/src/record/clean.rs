@@ -52,7 +52,7 @@ fn clean_fields<'a>(record: &mut RawRecord<'a>) -> Result<Cleaned<'a>, Rejection
     let ind = take_ind(record)?;
     let mut nulled = NulledColumns::default();
     let row = match table {
-        Table::Pin => CleanRow::Pin(clean_pin(ind, record, &mut nulled)),
+        Table::Pin => CleanRow::Pin(Box::new(clean_pin(ind, record, &mut nulled))),
         Table::Geo => CleanRow::Geo(clean_geo(ind, record, &mut nulled)?),
         Table::User => CleanRow::User(clean_user(ind, record, &mut nulled)?),
     };

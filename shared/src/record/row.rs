@@ -50,7 +50,9 @@ pub struct UserRow<'a> {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum CleanRow<'a> {
-    Pin(PinRow<'a>),
+    /// Boxed: a pin row is ~250 bytes, a geo or user row ~60, and the daily run holds a chunk's
+    /// rows (~280,000 of geo or user) side by side.
+    Pin(Box<PinRow<'a>>),
     Geo(GeoRow<'a>),
     User(UserRow<'a>),
 }
@@ -78,7 +80,7 @@ impl<'a> CleanRow<'a> {
             s.map(|s| Cow::Owned(s.into_owned()))
         }
         match self {
-            CleanRow::Pin(r) => CleanRow::Pin(PinRow {
+            CleanRow::Pin(r) => CleanRow::Pin(Box::new(PinRow {
                 ind: r.ind,
                 unique_id: own(r.unique_id),
                 title: own(r.title),
@@ -91,7 +93,7 @@ impl<'a> CleanRow<'a> {
                 save_location: own(r.save_location),
                 category: own(r.category),
                 downloaded: r.downloaded,
-            }),
+            })),
             CleanRow::Geo(r) => CleanRow::Geo(GeoRow {
                 ind: r.ind,
                 country: own(r.country),
