@@ -2,6 +2,8 @@
 
 use foldhash::HashSet;
 use foldhash::HashSetExt;
+#[cfg(feature = "lake")]
+use rayon::prelude::*;
 use std::fmt;
 
 use crate::Table;
@@ -70,8 +72,8 @@ impl TableCleaner {
 /// Records below this many are cleaned on the calling thread: a thread costs more than they do.
 const PARALLEL_FROM: usize = 4_096;
 
-/// Cleans `records` of `table` on up to `threads` threads (the work is pure: parsing and cleaning
-/// need nothing but the bytes). The outcomes (clean or rejected, not yet settled) come back in
+/// Cleans `records` of `table` in up to `threads` runs on the process's rayon pool (the work is
+/// pure: parsing and cleaning need nothing but the bytes). The outcomes (clean or rejected, not yet settled) come back in
 /// input order, in runs (one per thread), ready for [`TableCleaner::settle_in_place`]: first
 /// arrival is an order-dependent decision, so it stays with the one cleaner that sees every record
 /// in turn.
@@ -87,18 +89,6 @@ pub fn clean_all<'a>(table: Table, records: &[&'a [u8]], threads: usize) -> Vec<
         return vec![clean_run(records)];
     }
     let per_thread = records.len().div_ceil(threads);
-    if crate::exp_scoped() {
-        return std::thread::scope(|scope| {
-            let runs: Vec<_> = records
-                .chunks(per_thread)
-                .map(|run| scope.spawn(move || clean_run(run)))
-                .collect();
-            runs.into_iter()
-                .map(|run| run.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-    }
-    use rayon::prelude::*;
     records.par_chunks(per_thread).map(clean_run).collect()
 }
 

@@ -85,9 +85,3 @@ pub use error::{BoxError, Error, Result};
 #[cfg(feature = "lake")]
 pub use lake::arrow;
 pub use table::Table;
-
-#[doc(hidden)]
-pub fn exp_scoped() -> bool {
-    static S: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *S.get_or_init(|| std::env::var_os("PINPIPE_EXP_SCOPED").is_some())
-}

@@ -369,6 +369,42 @@ async fn a_second_run_changes_nothing_and_a_new_day_cleans_only_the_new_objects(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_without_a_rejection_cost_the_quarantine_one_commit_per_table_not_one_per_chunk() {
+    let dir = TempDir::new("daily-quarantine-commits");
+    let (_, warehouse) = local_warehouse(&dir);
+    for table in Table::ALL {
+        // real posts the record cleaner takes (none rejected), three objects of 300
+        let clean: Vec<Vec<u8>> = emulator_payloads(table)
+            .into_iter()
+            .filter(|p| pinpipe::record::clean(table, p).is_ok())
+            .take(900)
+            .collect();
+        land(&warehouse, table, &clean, 1, 0, 300).await;
+    }
+    // one object per chunk, the cleaning alone (maintenance would commit to the quarantine too)
+    let clean_only = DailyOptions {
+        stages: Stages::parse(&["clean"]).unwrap(),
+        ..options("2026-11-26", 1)
+    };
+    let report = daily::run(&warehouse, &clean_only).await.unwrap();
+    for c in &report.clean {
+        assert_eq!((c.objects, c.quarantined, c.commits), (3, 0, 3), "{c:?}");
+    }
+    let quarantine = table_versions(&warehouse)
+        .await
+        .into_iter()
+        .find(|(name, _)| name == "quarantine");
+    assert_eq!(
+        quarantine,
+        Some(("quarantine".to_string(), Some(3))),
+        "created, then one commit per table"
+    );
+    // the quarantine's progress is committed all the same: a second run reads no object again
+    let again = daily::run(&warehouse, &clean_only).await.unwrap();
+    assert_nothing_done(&again, "local");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stages_run_one_at_a_time_leave_what_one_whole_run_leaves() {
     let dir = TempDir::new("daily-stages");
     let whole = Warehouse::open(

@@ -480,19 +480,47 @@ impl LakeTable {
         })
     }
 
-    /// Writes Parquet data files (with per-file statistics) and returns their add actions.
+    /// Writes Parquet data files (with per-file statistics) and returns their add actions: one
+    /// file per batch, encoded side by side (Parquet encoding is a pass over every byte on one
+    /// thread; the daily run's chunks come in one part per core, and their appends are the chain a
+    /// large table's clean waits on).
     async fn write_files(&self, batches: &[RecordBatch]) -> Result<Vec<Action>> {
-        if batches.iter().all(|b| b.num_rows() == 0) {
-            return Ok(Vec::new());
-        }
-        let mut writer =
-            RecordBatchWriter::for_table(&self.table)?.with_writer_properties(writer_properties());
+        let batches: Vec<RecordBatch> = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .cloned()
+            .collect();
+        let mut writers = Vec::with_capacity(batches.len());
         for batch in batches {
-            if batch.num_rows() > 0 {
-                writer.write(batch.clone()).await?;
-            }
+            let writer = RecordBatchWriter::for_table(&self.table)?
+                .with_writer_properties(writer_properties());
+            writers.push((writer, batch));
         }
-        Ok(writer.flush().await?.into_iter().map(Action::Add).collect())
+        let encode = |(mut writer, batch): (RecordBatchWriter, RecordBatch)| async move {
+            writer.write(batch).await?;
+            writer.flush().await
+        };
+        let files = if writers.len() <= 1 {
+            let mut files = Vec::new();
+            for part in writers {
+                files.push(encode(part).await?);
+            }
+            files
+        } else {
+            let running: Vec<_> = writers
+                .into_iter()
+                .map(|part| tokio::spawn(encode(part)))
+                .collect();
+            let mut files = Vec::with_capacity(running.len());
+            for task in running {
+                let written = task
+                    .await
+                    .map_err(|e| Error::warehouse_from("a data-file write stopped", e))?;
+                files.push(written?);
+            }
+            files
+        };
+        Ok(files.into_iter().flatten().map(Action::Add).collect())
     }
 
     /// Commits add actions with the positions' txn actions. Hot path: may write a checkpoint at

@@ -9,6 +9,7 @@
 //!   at or below the source's committed position (a redelivery) are skipped.
 
 use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 use tracing::debug;
 
 use super::ind_index::IndIndex;
@@ -126,26 +127,12 @@ fn record_batches(table: Table, rows: &[CleanRow<'_>]) -> Result<Vec<RecordBatch
 /// Rows below this many become one Arrow batch on the calling thread: a thread costs more.
 const BUILD_PARALLEL_FROM: usize = 16_384;
 
-/// `work` on each of `parts`, side by side (the calling thread when there is one part); the
-/// results in the parts' order.
+/// `work` on each of `parts`, side by side on the rayon pool (the calling thread when there is one
+/// part); the results in the parts' order.
 fn on_threads<P: Sync, T: Send>(parts: &[P], work: impl Fn(&P) -> T + Sync + Send) -> Vec<T> {
     if parts.len() <= 1 {
         return parts.iter().map(&work).collect();
     }
-    if crate::exp_scoped() {
-        let work = &work;
-        return std::thread::scope(|scope| {
-            let running: Vec<_> = parts
-                .iter()
-                .map(|part| scope.spawn(move || work(part)))
-                .collect();
-            running
-                .into_iter()
-                .map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-    }
-    use rayon::prelude::*;
     parts.par_iter().map(work).collect()
 }
 
