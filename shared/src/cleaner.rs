@@ -73,10 +73,10 @@ impl TableCleaner {
 const PARALLEL_FROM: usize = 4_096;
 
 /// Cleans `records` of `table` in up to `threads` runs on the process's rayon pool (the work is
-/// pure: parsing and cleaning need nothing but the bytes). The outcomes (clean or rejected, not yet settled) come back in
-/// input order, in runs (one per thread), ready for [`TableCleaner::settle_in_place`]: first
-/// arrival is an order-dependent decision, so it stays with the one cleaner that sees every record
-/// in turn.
+/// pure: parsing and cleaning need nothing but the bytes). The outcomes (clean or rejected, not
+/// yet settled) come back in input order, in runs, ready for [`TableCleaner::settle_in_place`]:
+/// first arrival is an order-dependent decision, so it stays with the one cleaner that sees every
+/// record in turn.
 #[cfg(feature = "lake")]
 pub fn clean_all<'a>(table: Table, records: &[&'a [u8]], threads: usize) -> Vec<Vec<Outcome<'a>>> {
     let clean_run = |run: &[&'a [u8]]| -> Vec<Outcome<'a>> {

@@ -500,26 +500,24 @@ impl LakeTable {
             writer.write(batch).await?;
             writer.flush().await
         };
-        let files = if writers.len() <= 1 {
-            let mut files = Vec::new();
+        // one part (every stream append) is encoded here; more, each on a task of its own
+        let mut files = Vec::with_capacity(writers.len());
+        if writers.len() <= 1 {
             for part in writers {
                 files.push(encode(part).await?);
             }
-            files
         } else {
             let running: Vec<_> = writers
                 .into_iter()
                 .map(|part| tokio::spawn(encode(part)))
                 .collect();
-            let mut files = Vec::with_capacity(running.len());
             for task in running {
                 let written = task
                     .await
                     .map_err(|e| Error::warehouse_from("a data-file write stopped", e))?;
                 files.push(written?);
             }
-            files
-        };
+        }
         Ok(files.into_iter().flatten().map(Action::Add).collect())
     }
 
