@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 WORK="${WORK:-/tmp/pinpipe-bench/package}"
 SAM="${SAM:-$HOME/.cache/pinpipe/tools/sam/bin/sam}"
 mkdir -p "$WORK"
+# a target directory of its own: sharing the x86 one, each build would wait for the other's lock
+export CARGO_TARGET_DIR="${ARM64_TARGET_DIR:-$HOME/.cache/pinpipe/target-arm64}"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 # librdkafka is built by its own ./configure && make, which knows nothing of cargo-lambda's cross
 # compiler: hand it zig's (the one cargo-lambda uses) for aarch64, keep the host's for build
