@@ -6,6 +6,7 @@
 #
 #   bench/package.sh            # sam build (needs the SAM CLI: .ci/run puts it in ~/.cache/pinpipe/tools/sam)
 #   USE_SAM=0 bench/package.sh  # cargo lambda build directly, the same flags
+#   ARM64_TARGET_DIR=DIR bench/package.sh  # build there (default ~/.cache/pinpipe/target-arm64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="${WORK:-/tmp/pinpipe-bench/package}"
